@@ -1,0 +1,11 @@
+"""icm_utils: the computing half of the ICM-VAE workbook (the notebooks explain, this computes)."""
+from .graph import CIRCUIT_GRAPH, FLOW_GRAPH, PENDULUM_GRAPH, CausalGraph, GraphError
+from .paths import DATA_DIR, FIGURES_DIR, PROJECT_ROOT, RESULTS_DIR, RUNS_DIR
+from .utils import auto_device, seed_everything
+
+__version__ = "0.1.0"
+__all__ = [
+    "CausalGraph", "GraphError", "PENDULUM_GRAPH", "FLOW_GRAPH", "CIRCUIT_GRAPH",
+    "PROJECT_ROOT", "DATA_DIR", "FIGURES_DIR", "RESULTS_DIR", "RUNS_DIR",
+    "seed_everything", "auto_device",
+]
