@@ -1,0 +1,41 @@
+"""Plot helpers shared by the notebooks: one place to style and save figures."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use(matplotlib.get_backend() if matplotlib.get_backend() else "Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .paths import FIGURES_DIR, ensure_dir  # noqa: E402
+
+
+def save_figure(fig, name: str, directory: Path | str | None = None, dpi: int = 110) -> Path:
+    """Save `fig` as PNG under `directory` (default: the project's figures/); return the path.
+
+    Notebooks pass `directory=FIG_DIR` from their parameters so papermill runs write into
+    their run folder instead of overwriting the committed figures.
+    """
+    out = ensure_dir(directory or FIGURES_DIR) / f"{name}.png"
+    fig.savefig(out, dpi=dpi, bbox_inches="tight")
+    return out
+
+
+def image_grid(images: np.ndarray, nrow: int, titles=None, ax=None, pad: int = 2):
+    """Tile (N, H, W, 3) images (uint8 or float in [0,1]) into one picture on `ax`."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        images = (np.clip(images, 0, 1) * 255).astype(np.uint8)
+    n, h, w, c = images.shape
+    ncol = int(np.ceil(n / nrow))
+    canvas = np.full((nrow * (h + pad) - pad, ncol * (w + pad) - pad, c), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, q = divmod(i, ncol)
+        canvas[r * (h + pad): r * (h + pad) + h, q * (w + pad): q * (w + pad) + w] = im
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 * ncol, 1.2 * nrow))
+    ax.imshow(canvas)
+    ax.axis("off")
+    return ax
