@@ -1,0 +1,219 @@
+"""Execute the notebook series for a named parameter profile: ``python -m icm_utils.reproduce``.
+
+    python -m icm_utils.reproduce --profile smoke            # seconds per notebook (CI)
+    python -m icm_utils.reproduce --profile default          # the README's main job (~15 min CPU)
+    python -m icm_utils.reproduce --profile paper --publish  # everything, >= 3 seeds (~2 h CPU)
+
+Every run writes executed notebooks, figures and result tables into one folder
+(``runs/<profile>-<timestamp>`` unless ``--out``). Parameters are checked against each
+notebook's ``parameters`` cell and validated before anything is executed.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .paths import FIGURES_DIR, NOTEBOOKS_DIR, RESULTS_DIR, RUNS_DIR
+
+NOTEBOOKS = ("01_data", "02_model", "03_training", "04_identifiability", "05_counterfactuals")
+
+_ALL_MODELS = ["icm_vae", "icm_vae_spline", "icm_vae_noprior", "beta_vae", "causal_vae"]
+_KEY_MODELS = ["icm_vae", "icm_vae_noprior", "beta_vae", "causal_vae"]
+
+# Per-notebook overrides of the notebooks' own (smoke) defaults.
+PROFILES: dict[str, dict[str, dict]] = {
+    "smoke": {nb: {} for nb in NOTEBOOKS},
+    "default": {
+        "01_data": {"RESOLUTION": 64},
+        "02_model": {},
+        "03_training": {"DATASET": "pendulum", "MODEL": "icm_vae", "EPOCHS": 40, "N_TRAIN": None,
+                        "RESOLUTION": 64},
+        "04_identifiability": {"DATASETS": ["pendulum"], "MODELS": _KEY_MODELS, "SEEDS": [0],
+                               "EPOCHS": 40, "N_TRAIN": None, "RESOLUTION": 64,
+                               "SCHEDULER": "local", "SYNTH_EPOCHS": 300},
+        "05_counterfactuals": {"DATASET": "pendulum", "MODELS": _KEY_MODELS, "SEEDS": [0],
+                               "EPOCHS": 40, "N_TRAIN": None, "RESOLUTION": 64, "N_UNITS": 200},
+    },
+    "paper": {
+        "01_data": {"RESOLUTION": 64},
+        "02_model": {},
+        "03_training": {"DATASET": "pendulum", "MODEL": "icm_vae", "EPOCHS": 40, "N_TRAIN": None,
+                        "RESOLUTION": 64},
+        "04_identifiability": {"DATASETS": ["pendulum", "flow"], "MODELS": _ALL_MODELS,
+                               "SEEDS": [0, 1, 2], "EPOCHS": 40, "N_TRAIN": None,
+                               "RESOLUTION": 64, "SCHEDULER": "local", "SYNTH_EPOCHS": 300},
+        "05_counterfactuals": {"DATASET": "pendulum", "MODELS": _ALL_MODELS, "SEEDS": [0, 1, 2],
+                               "EPOCHS": 40, "N_TRAIN": None, "RESOLUTION": 64, "N_UNITS": 300},
+    },
+}
+
+
+class ParameterError(ValueError):
+    """A notebook parameter is unknown or has a bad value."""
+
+
+def notebook_path(name: str) -> Path:
+    return NOTEBOOKS_DIR / f"{name}.ipynb"
+
+
+def declared_parameters(name: str) -> dict:
+    """The names and default values in a notebook's ``parameters`` cell (read statically)."""
+    import nbformat
+
+    nb = nbformat.read(notebook_path(name), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            out = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                        and isinstance(node.targets[0], ast.Name):
+                    try:
+                        out[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        out[node.targets[0].id] = None
+            return out
+    raise ParameterError(f"notebook {name} has no cell tagged 'parameters'")
+
+
+def _pos_int(v, allow_none=False) -> bool:
+    if v is None:
+        return allow_none
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def check_parameters(params: dict) -> dict:
+    """Validate parameter values by name; raise one ParameterError listing every problem."""
+    from .models import MODEL_NAMES
+    from .train import DATASETS
+
+    errs = []
+    for k, v in params.items():
+        if k in ("EPOCHS", "RESOLUTION", "K", "N_SAMPLES", "N_UNITS", "SYNTH_EPOCHS", "BATCH_SIZE"):
+            if not _pos_int(v):
+                errs.append(f"{k} must be a positive integer, got {v!r}")
+        elif k == "N_TRAIN" and not _pos_int(v, allow_none=True):
+            errs.append(f"N_TRAIN must be None or a positive integer, got {v!r}")
+        elif k == "DATASET" and v not in DATASETS:
+            errs.append(f"DATASET={v!r} is not one of {list(DATASETS)}")
+        elif k == "DATASETS" and (not isinstance(v, list) or not v or any(d not in DATASETS for d in v)):
+            errs.append(f"DATASETS must be a non-empty list drawn from {list(DATASETS)}, got {v!r}")
+        elif k == "MODEL" and v not in MODEL_NAMES:
+            errs.append(f"MODEL={v!r} is not one of {list(MODEL_NAMES)}")
+        elif k == "MODELS" and (not isinstance(v, list) or not v or any(m not in MODEL_NAMES for m in v)):
+            errs.append(f"MODELS must be a non-empty list drawn from {list(MODEL_NAMES)}, got {v!r}")
+        elif k == "SEED" and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            errs.append(f"SEED must be a non-negative integer, got {v!r}")
+        elif k == "SEEDS" and (not isinstance(v, list) or not v or any(
+                not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in v)):
+            errs.append(f"SEEDS must be a non-empty list of non-negative integers, got {v!r}")
+        elif k == "SCHEDULER" and not (v in ("local", "sync") or str(v).startswith("tcp://")):
+            errs.append(f"SCHEDULER must be 'local', 'sync' or a 'tcp://host:port' address, got {v!r}")
+    if errs:
+        raise ParameterError("bad notebook parameters:\n  - " + "\n  - ".join(errs))
+    return params
+
+
+def plan(profile: str, overrides: dict | None = None, only: list[str] | None = None,
+         out: Path | None = None) -> list[tuple[str, dict]]:
+    """(notebook, parameters) pairs to execute; every name and value checked up front."""
+    if profile not in PROFILES:
+        raise ParameterError(f"unknown profile {profile!r}; choose from {list(PROFILES)}")
+    names = list(only) if only else list(NOTEBOOKS)
+    for n in names:
+        if n not in NOTEBOOKS:
+            raise ParameterError(f"unknown notebook {n!r}; choose from {list(NOTEBOOKS)}")
+    steps = []
+    for n in names:
+        declared = declared_parameters(n)
+        params = dict(PROFILES[profile].get(n, {}))
+        # Overrides apply to every notebook that declares the name.
+        params.update({k: v for k, v in (overrides or {}).items() if k in declared})
+        if out is not None:
+            params.update({k: str(v) for k, v in
+                           (("RUN_DIR", out), ("FIG_DIR", out / "figures")) if k in declared})
+        unknown = sorted(set(params) - set(declared))
+        if unknown:
+            raise ParameterError(f"{n}: unknown parameter(s) {unknown}; it declares {sorted(declared)}")
+        check_parameters({**declared, **params})
+        steps.append((n, params))
+    stray = sorted(set(overrides or {}) - {k for n in names for k in declared_parameters(n)})
+    if stray:
+        raise ParameterError(f"--set names parameter(s) {stray} that no selected notebook declares")
+    return steps
+
+
+def _parse_set(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ParameterError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            out[k] = v  # a bare string such as pendulum
+    return out
+
+
+def run(profile: str, out: Path | None = None, overrides: dict | None = None,
+        only: list[str] | None = None, inplace: bool = False, publish: bool = False) -> Path:
+    import papermill as pm
+
+    if inplace:
+        if profile != "smoke" or overrides:
+            raise ParameterError("--inplace stores outputs of the notebooks' own defaults: "
+                                 "use it with --profile smoke and no --set")
+        steps = plan(profile, None, only, None)
+    else:
+        out = Path(out) if out else RUNS_DIR / f"{profile}-{time.strftime('%Y%m%d-%H%M%S')}"
+        steps = plan(profile, overrides, only, out)
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+    for name, params in steps:
+        src = notebook_path(name)
+        dst = src if inplace else out / src.name
+        print(f"[reproduce] {name}: {params or 'notebook defaults'}", flush=True)
+        t0 = time.perf_counter()
+        pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3",
+                            cwd=str(NOTEBOOKS_DIR), progress_bar=False)
+        print(f"[reproduce] {name} done in {time.perf_counter() - t0:.0f} s -> {dst}", flush=True)
+    if inplace:
+        return NOTEBOOKS_DIR
+    if publish:
+        for sub, dest in (("results", RESULTS_DIR), ("figures", FIGURES_DIR)):
+            if (out / sub).exists():
+                dest.mkdir(exist_ok=True)
+                for f in (out / sub).iterdir():
+                    if f.is_file():
+                        shutil.copy2(f, dest / f.name)
+        print(f"[reproduce] published tables to {RESULTS_DIR} and figures to {FIGURES_DIR}")
+    print(f"[reproduce] run folder: {out}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m icm_utils.reproduce", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="default", help=f"one of {list(PROFILES)}")
+    p.add_argument("--out", type=Path, help="run folder (default runs/<profile>-<time>)")
+    p.add_argument("--only", nargs="+", help="run only these notebooks, e.g. 03_training")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override a parameter in every notebook that declares it, e.g. EPOCHS=5")
+    p.add_argument("--inplace", action="store_true",
+                   help="execute the notebooks in place with their defaults (refresh stored outputs)")
+    p.add_argument("--publish", action="store_true",
+                   help="copy the run's result tables and figures into results/ and figures/")
+    a = p.parse_args(argv)
+    try:
+        run(a.profile, a.out, _parse_set(a.set), a.only, a.inplace, a.publish)
+    except ParameterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

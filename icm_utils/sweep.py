@@ -1,0 +1,162 @@
+"""Runs as folders: train one (dataset, model, seed) or a sweep of them, locally or on Dask.
+
+A run lives in ``ROOT/models/<dataset>/<model>/seed<seed>/`` with ``checkpoint.pt`` (written every
+epoch, so an interrupted run resumes), ``history.csv`` and ``done.json`` (written last: a run with
+it is finished and skipped by later sweeps, as long as its config is unchanged).
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .train import TrainConfig, fit, images_to_tensor, load_model, run_config, save_history, write_json
+
+
+def run_dir_for(root: Path | str, cfg: TrainConfig) -> Path:
+    return Path(root) / "models" / cfg.dataset / cfg.model / f"seed{cfg.seed}"
+
+
+def is_done(root: Path | str, cfg: TrainConfig) -> bool:
+    done = run_dir_for(root, cfg) / "done.json"
+    if not done.exists():
+        return False
+    try:
+        return json.loads(done.read_text())["train"] == cfg.to_dict()
+    except (ValueError, KeyError):
+        return False
+
+
+def load_training_data(cfg: TrainConfig):
+    """The dataset of a run and the (seeded) training subset it trains on."""
+    from .datasets import load_dataset
+
+    kw = dict(mode=cfg.data_mode, resolution=cfg.resolution, noise_std=cfg.noise_std, seed=cfg.data_seed)
+    if cfg.data_mode == "random":
+        kw["n"] = cfg.n_random
+    ds = load_dataset(cfg.dataset, **kw)
+    idx = np.asarray(ds.train_idx)
+    if cfg.n_train is not None and cfg.n_train < len(idx):
+        idx = np.sort(np.random.default_rng(cfg.data_seed).choice(idx, cfg.n_train, replace=False))
+    return ds, idx
+
+
+def build_for(cfg: TrainConfig, ds):
+    from .models import build_model
+
+    mean, std = ds.label_stats()
+    return build_model(cfg.model, ds.graph, cfg.resolution, k=cfg.k,
+                       label_mean=mean, label_std=std, **cfg.hparams)
+
+
+@torch.no_grad()
+def encode_images(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N,H,W,3) uint8 -> (N,n,k) representations, in batches."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images_to_tensor(images[i:i + batch_size]).float().div_(255).to(device)
+        out.append(model.encode(x).cpu())
+    return torch.cat(out).numpy()
+
+
+def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,
+              threads: int | None = None) -> dict:
+    """Train one run into its folder (resuming if interrupted); skip it if already done."""
+    cfg.validate()
+    rd = run_dir_for(root, cfg)
+    if is_done(root, cfg):
+        return {**_ident(cfg), "status": "skipped", "run_dir": str(rd)}
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    ds, idx = load_training_data(cfg)
+    model = build_for(cfg, ds)
+    images = images_to_tensor(ds.images[idx])
+    labels = torch.as_tensor(ds.labels[idx], dtype=torch.float32)
+    history = fit(model, images, labels, cfg, run_dir=rd, progress=progress)
+    if hasattr(model, "fit_label_map"):
+        # Label -> latent map for interventions in label units (used by models without a prior).
+        model.fit_label_map(torch.as_tensor(encode_images(model, ds.images[idx])), labels)
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(rd / "checkpoint.pt", model, config=run_config(cfg, model),
+                        epoch=cfg.epochs, history=history)
+    save_history(history, rd / "history.csv")
+    summary = {**_ident(cfg), "status": "done", "run_dir": str(rd),
+               "seconds": round(time.perf_counter() - t0, 2),
+               "final_loss": history[-1]["loss"] if history else float("nan")}
+    write_json(rd / "done.json", {"train": cfg.to_dict(), "summary": summary})
+    return summary
+
+
+def _ident(cfg: TrainConfig) -> dict:
+    return {"dataset": cfg.dataset, "model": cfg.model, "seed": cfg.seed}
+
+
+def _safe_run(cfg_dict: dict, root: str, threads: int | None) -> dict:
+    """Worker entry point: never raises, so one failed run cannot take the sweep down."""
+    cfg = TrainConfig.from_dict(cfg_dict)
+    try:
+        return train_run(cfg, root, progress=False, threads=threads)
+    except Exception as e:  # reported in the sweep's table, with the traceback kept on disk
+        rd = run_dir_for(root, cfg)
+        rd.mkdir(parents=True, exist_ok=True)
+        (rd / "error.txt").write_text(traceback.format_exc())
+        return {**_ident(cfg), "status": "failed", "run_dir": str(rd),
+                "error": f"{type(e).__name__}: {e}"}
+
+
+def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local",
+          n_workers: int = 2, progress: bool = True):
+    """Train independent runs; return a DataFrame of their status.
+
+    scheduler: "local" (an embedded Dask LocalCluster, one thread per worker), "sync" (in this
+    process, one after another), or a Dask scheduler address ("tcp://host:8786").
+    Finished runs are skipped; a failed run is reported and does not stop the others.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    cfgs = [c.validate() for c in cfgs]
+    keys = [run_dir_for(root, c) for c in cfgs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("sweep has duplicate (dataset, model, seed) runs; they would share a folder")
+    root = str(root)
+    if scheduler == "sync":
+        results = [_safe_run(c.to_dict(), root, None) for c in tqdm(cfgs, disable=not progress)]
+        return pd.DataFrame(results)
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+    else:
+        cluster, client = None, Client(scheduler)
+    try:
+        futures = [client.submit(_safe_run, c.to_dict(), root, 1, pure=False) for c in cfgs]
+        results = []
+        for fut in tqdm(as_completed(futures), total=len(futures), disable=not progress):
+            results.append(fut.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    order = {str(k): i for i, k in enumerate(keys)}
+    return pd.DataFrame(sorted(results, key=lambda r: order[r["run_dir"]]))
+
+
+def load_run(root: Path | str, cfg: TrainConfig, device: str = "cpu"):
+    """A finished run's model and history."""
+    import pandas as pd
+
+    rd = run_dir_for(root, cfg)
+    model, ckpt = load_model(rd / "checkpoint.pt", device=device)
+    return model, pd.DataFrame(ckpt["history"])

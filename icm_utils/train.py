@@ -1,0 +1,198 @@
+"""One training loop for every model: seeded, resumable, with NaN guards and a progress bar."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, atomic_write_text, load_into, read_checkpoint, save_checkpoint
+from .utils import auto_device, seed_everything
+
+DATASETS = ("pendulum", "flow")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; validated before any data is generated or model built."""
+
+    dataset: str = "pendulum"
+    model: str = "icm_vae"
+    resolution: int = 64
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    k: int = 4
+    alpha_max: float = 0.1
+    beta_max: float = 1.2
+    ramp_fraction: float = 94 / 101  # official schedule: weights reach their max at epoch 94 of 101
+    n_train: int | None = None  # None: the whole training split; else a seeded subset (smoke runs)
+    noise_std: float = 0.0
+    data_mode: str = "grid"
+    n_random: int = 8000  # samples drawn in "random" data mode
+    data_seed: int = 0  # the data stay fixed across training seeds, so seeds can be compared
+    device: str = "auto"
+    hparams: dict = field(default_factory=dict)
+
+    def validate(self) -> TrainConfig:
+        from .models import MODEL_NAMES
+
+        errors = []
+        if self.dataset not in DATASETS:
+            errors.append(f"dataset={self.dataset!r} is not one of {DATASETS}")
+        if self.model not in MODEL_NAMES:
+            errors.append(f"model={self.model!r} is not one of {MODEL_NAMES}")
+        for name in ("epochs", "batch_size", "k", "resolution", "n_random"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
+                errors.append(f"{name} must be a positive integer, got {v!r}")
+        if self.n_train is not None and (not isinstance(self.n_train, int) or self.n_train <= 0):
+            errors.append(f"n_train must be None or a positive integer, got {self.n_train!r}")
+        for name in ("lr",):
+            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) > 0):
+                errors.append(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("alpha_max", "beta_max", "noise_std"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
+                errors.append(f"{name} must be a finite number >= 0, got {v!r}")
+        if not 0 < self.ramp_fraction <= 1:
+            errors.append(f"ramp_fraction must be in (0, 1], got {self.ramp_fraction!r}")
+        for name in ("seed", "data_seed"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                errors.append(f"{name} must be a non-negative integer, got {v!r}")
+        if self.data_mode not in ("grid", "random"):
+            errors.append(f"data_mode={self.data_mode!r} is not 'grid' or 'random'")
+        if errors:
+            raise ValueError("invalid training config:\n  - " + "\n  - ".join(errors))
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def warmup_weights(epoch: int, cfg: TrainConfig) -> tuple[float, float]:
+    """alpha, beta rise linearly from 0 and reach their max at ramp_fraction of the epochs."""
+    ramp = max(1, round(cfg.ramp_fraction * cfg.epochs) - 1)
+    t = min(1.0, epoch / ramp)
+    return cfg.alpha_max * t, cfg.beta_max * t
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    # Each epoch reseeds from (seed, epoch): a resumed run draws the same batches and noise.
+    return (seed * 1_000_003 + epoch * 7_919) % (2**31)
+
+
+def to_float_images(x_uint8: torch.Tensor) -> torch.Tensor:
+    return x_uint8.float().div_(255.0)
+
+
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N,H,W,3) uint8 numpy -> (N,3,H,W) uint8 tensor (converted to float per batch, saving memory)."""
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must have shape (N, H, W, 3), got {images.shape}")
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+def fit(model, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+        run_dir: Path | str | None = None, resume: bool = True, progress: bool = True,
+        stop_after: int | None = None) -> list[dict]:
+    """Train `model` on uint8 images (N,3,H,W) and float labels (N,n); return the per-epoch history.
+
+    With `run_dir`, a checkpoint is written atomically after every epoch and a run found there is
+    resumed, ending with the same weights as an uninterrupted run. `stop_after` ends the call
+    after that many epochs (used to simulate an interruption).
+    """
+    from tqdm.auto import tqdm
+
+    cfg.validate()
+    if images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"images must be a uint8 tensor (N,3,H,W), got {images.dtype} {tuple(images.shape)}")
+    if labels.ndim != 2 or labels.shape[0] != images.shape[0]:
+        raise ValueError(f"labels must be (N, n_vars) with N={images.shape[0]}, got {tuple(labels.shape)}")
+    device = auto_device(cfg.device)
+    model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history: list[dict] = []
+    start = 0
+    ckpt_path = Path(run_dir) / "checkpoint.pt" if run_dir is not None else None
+    if ckpt_path is not None and resume and ckpt_path.exists():
+        ckpt = load_into(model, ckpt_path, opt)
+        start, history = ckpt["epoch"], ckpt["history"]
+    n = images.shape[0]
+    epochs = range(start, cfg.epochs if stop_after is None else min(cfg.epochs, start + stop_after))
+    for epoch in epochs:
+        seed_everything(_epoch_seed(cfg.seed, epoch))
+        alpha, beta = warmup_weights(epoch, cfg)
+        perm = torch.randperm(n)
+        sums: dict[str, float] = {}
+        model.train()
+        t0 = time.perf_counter()
+        bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress, leave=False)
+        for step, i in enumerate(bar):
+            idx = perm[i:i + cfg.batch_size]
+            x = to_float_images(images[idx]).to(device)
+            u = labels[idx].to(device)
+            terms = model.loss_terms(x, u, alpha=alpha, beta=beta)
+            for name, v in terms.items():
+                if not torch.isfinite(v).all():
+                    raise FloatingPointError(
+                        f"loss term '{name}' became {v.item()} at epoch {epoch + 1}, step {step + 1} "
+                        f"(model={cfg.model}, lr={cfg.lr}); lower lr or check the inputs")
+            opt.zero_grad(set_to_none=True)
+            terms["loss"].backward()
+            opt.step()
+            for name, v in terms.items():
+                sums[name] = sums.get(name, 0.0) + float(v.detach()) * len(idx)
+            if step % 10 == 0:
+                bar.set_postfix({k: f"{v / (i + len(idx)):.2f}" for k, v in sums.items()})
+        row = {"epoch": epoch + 1, "alpha": alpha, "beta": beta,
+               **{k: v / n for k, v in sums.items()}, "seconds": time.perf_counter() - t0}
+        history.append(row)
+        if ckpt_path is not None:
+            save_checkpoint(ckpt_path, model, config=run_config(cfg, model), optimizer=opt,
+                            epoch=epoch + 1, history=history)
+    model.eval()
+    return history
+
+
+def run_config(cfg: TrainConfig, model) -> dict:
+    return {"train": cfg.to_dict(), "model_config": model.config}
+
+
+def load_model(path: Path | str, device: str = "cpu"):
+    """Rebuild a trained model from a checkpoint alone (config + weights)."""
+    from .models import model_from_config
+
+    ckpt = read_checkpoint(path)
+    try:
+        model = model_from_config(ckpt["config"]["model_config"])
+    except KeyError as e:
+        raise CheckpointError(f"checkpoint {path} has no model config") from e
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
+def save_history(history: list[dict], path: Path | str) -> None:
+    import pandas as pd
+
+    atomic_write_text(path, pd.DataFrame(history).to_csv(index=False))
+
+
+def write_json(path: Path | str, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float))
