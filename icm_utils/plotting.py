@@ -39,3 +39,31 @@ def image_grid(images: np.ndarray, nrow: int, titles=None, ax=None, pad: int = 2
     ax.imshow(canvas)
     ax.axis("off")
     return ax
+
+
+def plot_history(history, terms=("loss", "rec", "kl_eps", "logdet", "kl_prior"), ax=None):
+    """Loss terms per epoch (seaborn), one line each, with the alpha/beta warm-up on a twin axis."""
+    import pandas as pd
+    import seaborn as sns
+
+    df = pd.DataFrame(history)
+    cols = [t for t in terms if t in df and df[t].abs().sum() > 0]
+    long = df.melt(id_vars="epoch", value_vars=cols, var_name="term", value_name="value")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    sns.lineplot(data=long, x="epoch", y="value", hue="term", marker="o", ax=ax)
+    ax.set_yscale("symlog")
+    ax.set_title("loss terms per epoch (mean per image)")
+    if "beta" in df:
+        tw = ax.twinx()
+        tw.plot(df["epoch"], df["alpha"], "k:", lw=1, label="alpha")
+        tw.plot(df["epoch"], df["beta"], "k--", lw=1, label="beta")
+        tw.set_ylabel("warm-up weight")
+        tw.legend(loc="center right", fontsize=8)
+    return ax
+
+
+def to_hwc(x) -> np.ndarray:
+    """(N,3,H,W) float tensor/array in [0,1] -> (N,H,W,3) numpy for image_grid."""
+    x = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    return np.clip(x.transpose(0, 2, 3, 1), 0, 1)
