@@ -1,0 +1,131 @@
+"""Image encoder/decoder networks and the Bernoulli likelihood.
+
+Conv nets are sized for 2 CPU cores: four stride-2 layers take a square RGB image of side
+r in RESOLUTIONS down to r/16 (2..8 pixels), so one architecture serves every resolution.
+Channels grow w/2, w, 2w, 2w: the full-resolution layers dominate CPU time, so they stay thin.
+The Official* MLPs reproduce the official code's sizes and exist only for speed comparison.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+RESOLUTIONS = (32, 48, 64, 96, 128)
+DECODER_KINDS = ("joint", "sum")
+
+
+def check_resolution(resolution: int) -> int:
+    if int(resolution) not in RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {RESOLUTIONS} (square RGB images), "
+                         f"got {resolution!r}")
+    return int(resolution)
+
+
+def check_width(width: int) -> int:
+    if int(width) < 2 or int(width) % 2:
+        raise ValueError(f"width must be an even integer >= 2, got {width!r}")
+    return int(width)
+
+
+class ConvEncoder(nn.Module):
+    """(B, 3, r, r) -> (B, out_dim)."""
+
+    def __init__(self, resolution: int, out_dim: int, width: int = 32, hidden: int = 256):
+        super().__init__()
+        r = check_resolution(resolution)
+        w = check_width(width)
+        self.resolution = r
+        self.conv = nn.Sequential(
+            nn.Conv2d(3, w // 2, 4, 2, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(w // 2, w, 4, 2, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * w, 2 * w, 4, 2, 1), nn.ReLU(inplace=True),
+        )
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(2 * w * (r // 16) ** 2, hidden), nn.ReLU(inplace=True),
+            nn.Linear(hidden, out_dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.conv(x))
+
+
+class ConvDecoder(nn.Module):
+    """(B, groups * in_dim) -> logits (B, 3, r, r).
+
+    ``groups > 1`` builds that many independent decoders, one per input chunk of ``in_dim``, run as
+    grouped convolutions in one op; their logits are summed (the official "sum" decoder).
+    """
+
+    def __init__(self, resolution: int, in_dim: int, width: int = 32, hidden: int = 256,
+                 groups: int = 1):
+        super().__init__()
+        r = check_resolution(resolution)
+        g, w = int(groups), check_width(width)
+        self.resolution, self.groups, self.w, self.s = r, g, w, r // 16
+        # grouped 1x1 convs act as g independent linear layers
+        self.fc = nn.Sequential(
+            nn.Conv1d(g * in_dim, g * hidden, 1, groups=g), nn.ReLU(inplace=True),
+            nn.Conv1d(g * hidden, g * 2 * w * self.s ** 2, 1, groups=g), nn.ReLU(inplace=True))
+
+        def up(cin: int, cout: int) -> nn.ConvTranspose2d:
+            return nn.ConvTranspose2d(g * cin, g * cout, 4, 2, 1, groups=g)
+
+        self.deconv = nn.Sequential(
+            up(2 * w, 2 * w), nn.ReLU(inplace=True), up(2 * w, w), nn.ReLU(inplace=True),
+            up(w, w // 2), nn.ReLU(inplace=True), up(w // 2, 3))
+
+    def forward(self, z: Tensor) -> Tensor:
+        b = z.shape[0]
+        h = self.fc(z.reshape(b, -1, 1)).reshape(b, self.groups * 2 * self.w, self.s, self.s)
+        out = self.deconv(h)
+        if self.groups > 1:
+            out = out.reshape(b, self.groups, 3, self.resolution, self.resolution).sum(1)
+        return out
+
+
+def make_decoder(kind: str, resolution: int, n: int, k: int, width: int = 32) -> ConvDecoder:
+    """"joint": one decoder of all n*k dims; "sum": n decoders of k dims each, logits summed."""
+    if kind == "joint":
+        return ConvDecoder(resolution, n * k, width)
+    if kind == "sum":
+        return ConvDecoder(resolution, k, width, groups=n)
+    raise ValueError(f"decoder must be one of {DECODER_KINDS}, got {kind!r}")
+
+
+def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
+    """Per-sample Bernoulli NLL (B,): BCE summed over pixels (targets in [0, 1])."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+class OfficialMLPEncoder(nn.Module):
+    """Size of the official encoder: (C*r*r) -> 900 -> 300 -> 2*z_dim, ELU. Benchmark only."""
+
+    def __init__(self, resolution: int = 96, channels: int = 4, z_dim: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(channels * resolution ** 2, 900), nn.ELU(),
+            nn.Linear(900, 300), nn.ELU(), nn.Linear(300, 2 * z_dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class OfficialMLPDecoder(nn.Module):
+    """Size of the official decoder: n MLPs k -> 300 -> 300 -> 1024 -> C*r*r, outputs averaged.
+
+    Benchmark only. Returns logits (B, C, r, r).
+    """
+
+    def __init__(self, n: int = 4, k: int = 4, resolution: int = 96, channels: int = 4):
+        super().__init__()
+        self.n, self.k, self.shape = n, k, (channels, resolution, resolution)
+        self.nets = nn.ModuleList(nn.Sequential(
+            nn.Linear(k, 300), nn.ELU(), nn.Linear(300, 300), nn.ELU(),
+            nn.Linear(300, 1024), nn.ELU(), nn.Linear(1024, channels * resolution ** 2))
+            for _ in range(n))
+
+    def forward(self, z: Tensor) -> Tensor:
+        z = z.reshape(z.shape[0], self.n, self.k)
+        out = torch.stack([net(z[:, i]) for i, net in enumerate(self.nets)]).mean(0)
+        return out.reshape(z.shape[0], *self.shape)
