@@ -19,24 +19,24 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from icm_utils.pendulum import (  # noqa: E402
-    BOB_RADIUS, GROUND_Y, PIVOT, ROD_LENGTH, SUN_RADIUS, SUN_Y, XLIM, YLIM, PendulumSCM, proj,
-)
+import icm_utils.pendulum as pend  # noqa: E402
 
 
 def draw_mpl(ax, label) -> None:
     """The peers' drawing calls for one pendulum label row (theta, phi, length, mid)."""
     theta, phi, length, mid = (float(v) for v in label)
     th = np.deg2rad(theta)
-    bx, by = PIVOT[0] + ROD_LENGTH * np.sin(th), PIVOT[1] - ROD_LENGTH * np.cos(th)
-    ax.add_artist(plt.Polygon([PIVOT, (bx, by)], color="black", linewidth=3))
-    ax.add_artist(plt.Circle((bx, by), BOB_RADIUS, color="firebrick"))
-    ax.add_artist(plt.Circle((float(proj(*PIVOT, SUN_Y, phi)), SUN_Y), SUN_RADIUS,
-                             color="orange"))
-    ax.add_artist(plt.Polygon([(mid - length / 2, GROUND_Y), (mid + length / 2, GROUND_Y)],
+    (px, py), rod = pend.PIVOT, pend.ROD_LENGTH
+    bx, by = px + rod * np.sin(th), py - rod * np.cos(th)
+    sun_x = float(pend.proj(px, py, pend.SUN_Y, phi))
+    ground = pend.GROUND_Y
+    ax.add_artist(plt.Polygon([pend.PIVOT, (bx, by)], color="black", linewidth=3))
+    ax.add_artist(plt.Circle((bx, by), pend.BOB_RADIUS, color="firebrick"))
+    ax.add_artist(plt.Circle((sun_x, pend.SUN_Y), pend.SUN_RADIUS, color="orange"))
+    ax.add_artist(plt.Polygon([(mid - length / 2, ground), (mid + length / 2, ground)],
                               color="black", linewidth=3))
-    ax.set_xlim(XLIM)
-    ax.set_ylim(YLIM)
+    ax.set_xlim(pend.XLIM)
+    ax.set_ylim(pend.YLIM)
     ax.axis("off")
 
 
@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--mpl-subset", type=int, default=150)
     ap.add_argument("--resolution", type=int, default=96)
     args = ap.parse_args()
-    scm = PendulumSCM()
+    scm = pend.PendulumSCM()
     exo, _, _ = scm.grid_exogenous()
     n = len(exo)
     labels = scm.labels_from_exogenous(exo)
