@@ -1,0 +1,319 @@
+"""ICM-VAE and its baselines behind one interface (`CausalModel`), built by name.
+
+Loss per sample (REFERENCE.md), averaged over the batch:
+    rec + alpha * [KL(q(eps|x) || N(0, I)) - log|det dz/deps|]
+        + beta * sum_i KL(N(z_i, I) || N(m_i, I))
+As in the official code the encoder's posterior variance is fixed to 1 and its mean is used
+deterministically, so KL(q(eps|x) || N(0, I)) = 0.5 ||mu||^2 (up to a constant). beta_vae alone
+learns a variance and samples (reparameterisation) in training mode.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor, nn
+
+from .graph import CausalGraph
+from .mechanisms import CausalFlow, LinearSCM
+from .nets import ConvEncoder, bernoulli_nll, check_resolution, make_decoder
+from .prior import CausalPrior, LabelMeanPrior
+
+MODEL_NAMES = ("icm_vae", "icm_vae_spline", "icm_vae_noprior", "beta_vae", "causal_vae")
+HPARAM_DEFAULTS = {"decoder": "joint", "width": 32, "hidden": 32, "bins": 8, "bound": 4.0}
+_MODEL_HPARAMS = {
+    "icm_vae": ("decoder", "width", "hidden"),
+    "icm_vae_spline": ("decoder", "width", "hidden", "bins", "bound"),
+    "icm_vae_noprior": ("decoder", "width", "hidden"),
+    "beta_vae": ("decoder", "width"),
+    "causal_vae": ("decoder", "width"),
+}
+TERMS = ("rec", "kl_eps", "logdet", "kl_prior")
+
+
+def warmup(epoch: float, total_epochs: int, alpha_max: float = 0.1, beta_max: float = 1.2,
+           ramp_fraction: float = 94 / 101) -> tuple[float, float]:
+    """(alpha, beta) rising linearly from 0 at epoch 0 to their maxima at ramp_fraction*total."""
+    if total_epochs <= 0 or not 0 < ramp_fraction <= 1:
+        raise ValueError(f"need total_epochs > 0 and 0 < ramp_fraction <= 1, got "
+                         f"{total_epochs}, {ramp_fraction}")
+    f = min(1.0, max(0.0, epoch / (ramp_fraction * total_epochs)))
+    return alpha_max * f, beta_max * f
+
+
+class CausalModel(nn.Module):
+    """Common interface; see module docstring and the subclasses."""
+
+    uses_labels: bool = True
+    uses_graph: bool = True
+
+    def __init__(self, name: str, graph: CausalGraph, resolution: int, k: int,
+                 label_mean, label_std, hparams: dict):
+        super().__init__()
+        self.name, self.graph, self.n, self.k = name, graph, graph.n, int(k)
+        self.resolution = check_resolution(resolution)
+        self.hparams = hparams
+        self.config = {
+            "name": name, "graph": graph.to_dict(), "resolution": self.resolution, "k": self.k,
+            "label_mean": None if label_mean is None else [float(v) for v in label_mean],
+            "label_std": None if label_std is None else [float(v) for v in label_std],
+            "hparams": dict(hparams)}
+        self.decoder = make_decoder(hparams["decoder"], self.resolution, self.n, self.k,
+                                    hparams["width"])
+        # label -> block map for models without a prior (buffers so checkpoints keep it)
+        self.register_buffer("map_index", torch.arange(self.n))
+        self.register_buffer("map_slope", torch.zeros(self.n, self.k))
+        self.register_buffer("map_intercept", torch.zeros(self.n, self.k))
+        self.register_buffer("map_fitted", torch.tensor(False))
+
+    # input checks: fail here with a message, not deep inside torch -----------------------
+    def check_images(self, x) -> Tensor:
+        r = self.resolution
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            got = f"{x.dtype} tensor" if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"images must be a float tensor (B, 3, {r}, {r}) in [0, 1], got {got}")
+        if x.ndim != 4 or tuple(x.shape[1:]) != (3, r, r):
+            raise ValueError(f"images must have shape (B, 3, {r}, {r}) for this model "
+                             f"(resolution {r}, RGB); got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("images contain NaN or inf")
+        if x.numel() and (x.min() < 0 or x.max() > 1):
+            raise ValueError(f"image values must lie in [0, 1], got [{x.min():.3g}, {x.max():.3g}]")
+        return x
+
+    def check_labels(self, u, batch: int | None = None) -> Tensor:
+        if not isinstance(u, Tensor) or not u.is_floating_point():
+            raise ValueError(f"labels must be a float tensor (B, {self.n}), got {type(u).__name__}")
+        if u.ndim != 2 or u.shape[1] != self.n:
+            raise ValueError(f"labels must have shape (B, {self.n}), one column per variable "
+                             f"{self.graph.names}; got {tuple(u.shape)}")
+        if batch is not None and u.shape[0] != batch:
+            raise ValueError(f"labels have batch {u.shape[0]} but images have batch {batch}")
+        if not torch.isfinite(u).all():
+            raise ValueError("labels contain NaN or inf")
+        return u
+
+    def check_latents(self, z: Tensor) -> Tensor:
+        if not isinstance(z, Tensor) or z.ndim != 3 or tuple(z.shape[1:]) != (self.n, self.k):
+            raise ValueError(f"latents must have shape (B, {self.n}, {self.k}), got "
+                             f"{tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__}")
+        return z
+
+    # shared pieces ---------------------------------------------------------------------------
+    def decode(self, z: Tensor) -> Tensor:
+        return torch.sigmoid(self.decoder(self.check_latents(z)))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def latent_index(self, i: str | int) -> int:
+        """The latent block that represents variable i (a matched block once a map is fitted)."""
+        i = self.graph.index(i)
+        return int(self.map_index[i]) if bool(self.map_fitted) else i
+
+    def fit_label_map(self, z: Tensor, u: Tensor) -> list[int]:
+        """Match blocks to variables (Hungarian on the multiple |corr| of u_i with block j) and
+        fit block = slope * u_i + intercept by least squares. Returns map_index (block of each
+        variable). A no-op for models whose prior already ties block i to label i."""
+        if self.uses_labels:
+            return list(range(self.n))
+        z = self.check_latents(z).detach().double().cpu()
+        u = self.check_labels(u, z.shape[0]).detach().double().cpu()
+        if z.shape[0] < self.k + 2:
+            raise ValueError(f"fit_label_map needs more than k+1={self.k + 1} samples")
+        score = np.zeros((self.n, self.n))
+        ones = torch.ones(z.shape[0], 1, dtype=z.dtype)
+        for j in range(self.n):
+            design = torch.cat([z[:, j], ones], 1)
+            for i in range(self.n):
+                y = u[:, i:i + 1]
+                res = y - design @ torch.linalg.lstsq(design, y).solution
+                var = (y - y.mean()).pow(2).sum()
+                r2 = 1 - float(res.pow(2).sum() / var) if var > 0 else 0.0
+                score[i, j] = math.sqrt(max(0.0, r2))
+        rows, cols = linear_sum_assignment(-score)
+        index = torch.as_tensor(cols[np.argsort(rows)], dtype=torch.long)
+        for i in range(self.n):
+            design = torch.cat([u[:, i:i + 1], torch.ones_like(u[:, :1])], 1)
+            coef = torch.linalg.lstsq(design, z[:, int(index[i])]).solution  # (2, k)
+            self.map_slope[i] = coef[0].to(self.map_slope)
+            self.map_intercept[i] = coef[1].to(self.map_intercept)
+        self.map_index.copy_(index)
+        self.map_fitted.fill_(True)
+        return index.tolist()
+
+    def label_to_latent(self, i: str | int, value, z: Tensor) -> Tensor:
+        """Latent block (B, k) for variable i at `value` (float or (B,)) in the label's units."""
+        i = self.graph.index(i)
+        z = self.check_latents(z)
+        v = _label_value(value, z)
+        if self.uses_labels:
+            return self.prior.label_to_latent(i, v, z)
+        if not bool(self.map_fitted):
+            raise ValueError(f"{self.name} has no label prior: call fit_label_map(z, u) on "
+                             f"training data before intervening in label units")
+        return v[:, None] * self.map_slope[i] + self.map_intercept[i]
+
+    def _latent_do(self, do: Mapping, units: str, z: Tensor) -> dict:
+        if units not in ("label", "latent"):
+            raise ValueError(f"units must be 'label' or 'latent', got {units!r}")
+        out = {}
+        for key, v in do.items():
+            i = self.graph.index(key)
+            if units == "latent":
+                out[self.latent_index(i)] = v
+            elif self.uses_labels:  # prior mean given the (already intervened) parents
+                out[i] = (lambda ctx, i=i, v=v: self.label_to_latent(i, v, ctx))
+            else:
+                out[self.latent_index(i)] = self.label_to_latent(i, v, z)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"name={self.name}, n={self.n}, k={self.k}, resolution={self.resolution}"
+
+
+def _label_value(value, z: Tensor) -> Tensor:
+    v = torch.as_tensor(value, dtype=z.dtype, device=z.device)
+    if v.ndim > 1 or (v.ndim == 1 and v.shape[0] not in (1, z.shape[0])):
+        raise ValueError(f"a label value must be a float or a (B,)=({z.shape[0]},) tensor, "
+                         f"got shape {tuple(v.shape)}")
+    return v.expand(z.shape[0])
+
+
+class ICMVAE(CausalModel):
+    """Encoder -> eps; mechanism eps -> z (causal flow or linear SCM); decoder z -> x; prior p(z|u).
+
+    Covers icm_vae (affine flow), icm_vae_spline, icm_vae_noprior (prior=None: no beta term,
+    labels unused) and causal_vae (linear SCM + label-mean prior).
+    """
+
+    def __init__(self, name, graph, resolution, k, label_mean, label_std, hparams,
+                 mechanism: nn.Module, prior: nn.Module | None):
+        super().__init__(name, graph, resolution, k, label_mean, label_std, hparams)
+        self.encoder = ConvEncoder(self.resolution, self.n * self.k, hparams["width"])
+        self.mechanism, self.prior = mechanism, prior
+        self.uses_labels = prior is not None
+
+    def abduct(self, x: Tensor) -> Tensor:
+        x = self.check_images(x)
+        return self.encoder(x).reshape(x.shape[0], self.n, self.k)
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.mechanism(self.abduct(x))[0]
+
+    def loss_terms(self, x: Tensor, u: Tensor | None, alpha: float, beta: float) -> dict:
+        eps = self.abduct(x)
+        z, logdet = self.mechanism(eps)
+        rec = bernoulli_nll(self.decoder(z), x)
+        kl_eps = 0.5 * eps.pow(2).sum((1, 2))
+        if self.prior is not None:
+            if u is None:
+                raise ValueError(
+                    f"{self.name} is supervised: loss_terms needs labels u (B, {self.n})")
+            kl_prior = self.prior.kl(z, self.check_labels(u, x.shape[0]))
+        else:
+            if u is not None:
+                self.check_labels(u, x.shape[0])
+            kl_prior = torch.zeros_like(rec)
+        loss = rec + alpha * (kl_eps - logdet) + beta * kl_prior
+        terms = {"rec": rec, "kl_eps": kl_eps, "logdet": logdet, "kl_prior": kl_prior}
+        return {"loss": loss.mean(), **{t: v.mean() for t, v in terms.items()}}
+
+    def counterfactual(self, x: Tensor, do: Mapping, units: str = "label") -> tuple[Tensor, Tensor]:
+        """Abduction (eps from x), action (do on the mechanism), prediction (flow, decode)."""
+        eps = self.abduct(x)
+        z = self.mechanism(eps)[0]
+        z_cf = self.mechanism(eps, do=self._latent_do(do, units, z))[0]
+        return self.decode(z_cf), z_cf
+
+
+class BetaVAE(CausalModel):
+    """Plain beta-VAE: no labels, no graph; learned posterior variance; latent n*k dims.
+
+    kl_eps holds KL(q(z|x) || N(0, I)) and is weighted by beta (alpha is unused).
+    """
+
+    uses_labels = False
+    uses_graph = False
+
+    def __init__(self, name, graph, resolution, k, label_mean, label_std, hparams):
+        super().__init__(name, graph, resolution, k, label_mean, label_std, hparams)
+        self.encoder = ConvEncoder(self.resolution, 2 * self.n * self.k, hparams["width"])
+        self.prior = None
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.check_images(x)
+        mu, logvar = self.encoder(x).reshape(x.shape[0], 2, self.n, self.k).unbind(1)
+        return mu, logvar.clamp(-10, 10)  # clamp: exp(logvar) must stay finite early on
+
+    def encode(self, x: Tensor) -> Tensor:
+        return self.posterior(x)[0]
+
+    abduct = encode
+
+    def loss_terms(self, x: Tensor, u: Tensor | None, alpha: float, beta: float) -> dict:
+        mu, logvar = self.posterior(x)
+        if u is not None:
+            self.check_labels(u, x.shape[0])
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
+        rec = bernoulli_nll(self.decoder(z), x)
+        kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum((1, 2))
+        zero = torch.zeros_like(rec)
+        loss = rec + beta * kl
+        return {"loss": loss.mean(), "rec": rec.mean(), "kl_eps": kl.mean(),
+                "logdet": zero.mean(), "kl_prior": zero.mean()}
+
+    def counterfactual(self, x: Tensor, do: Mapping, units: str = "label") -> tuple[Tensor, Tensor]:
+        """Set the matched block only: a beta-VAE has no mechanism to propagate through."""
+        z = self.encode(x)
+        blocks = list(z.unbind(1))
+        for j, v in self._latent_do(do, units, z).items():
+            v = torch.as_tensor(v, dtype=z.dtype, device=z.device)
+            b = z.shape[0]
+            blocks[j] = v.expand(b, self.k) if v.ndim < 2 else v.reshape(b, self.k)
+        z_cf = torch.stack(blocks, 1)
+        return self.decode(z_cf), z_cf
+
+
+def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, label_mean=None,
+                label_std=None, **hparams) -> CausalModel:
+    """Build a model by name (MODEL_NAMES). Pass label_mean/label_std of the training labels
+    (prior.label_stats) to label-supervised models; they default to 0/1 (no normalisation)."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
+    if not isinstance(graph, CausalGraph):
+        raise ValueError(f"graph must be a CausalGraph, got {type(graph).__name__}")
+    unknown = set(hparams) - set(HPARAM_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown hparams {sorted(unknown)}; known: {sorted(HPARAM_DEFAULTS)}")
+    unused = set(hparams) - set(_MODEL_HPARAMS[name])
+    if unused:
+        warnings.warn(f"{name} ignores hparams {sorted(unused)}", stacklevel=2)
+    hp = {key: hparams.get(key, HPARAM_DEFAULTS[key]) for key in _MODEL_HPARAMS[name]}
+    args = (name, graph, resolution, k, label_mean, label_std, hp)
+    if name == "beta_vae":
+        return BetaVAE(*args)
+    if name == "causal_vae":
+        return ICMVAE(*args, mechanism=LinearSCM(graph, k),
+                      prior=LabelMeanPrior(graph, k, label_mean, label_std))
+    kind = "spline" if name == "icm_vae_spline" else "affine"
+    flow_kw = {"hidden": hp["hidden"]}
+    if kind == "spline":
+        flow_kw.update(bins=hp["bins"], bound=hp["bound"])
+    prior = None if name == "icm_vae_noprior" else CausalPrior(
+        graph, k, label_mean, label_std, kind=kind, **flow_kw)
+    return ICMVAE(*args, mechanism=CausalFlow(graph, k, kind=kind, **flow_kw), prior=prior)
+
+
+def model_from_config(config: dict) -> CausalModel:
+    """Rebuild an (untrained) model from `model.config`; then load_state_dict."""
+    missing = {"name", "graph", "resolution", "k"} - set(config)
+    if missing:
+        raise ValueError(f"model config lacks {sorted(missing)}")
+    return build_model(config["name"], CausalGraph.from_dict(config["graph"]), config["resolution"],
+                       config["k"], config.get("label_mean"), config.get("label_std"),
+                       **config.get("hparams", {}))

@@ -1,0 +1,225 @@
+"""Every model behind one interface: loss, training steps, config round trip, counterfactuals."""
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from icm_utils.graph import FLOW_GRAPH, PENDULUM_GRAPH, CausalGraph, GraphError
+from icm_utils.models import MODEL_NAMES, TERMS, build_model, model_from_config, warmup
+
+R, B = 32, 6
+MEAN, STD = [0.0, 1.0, 8.0, 10.0], [0.5, 0.4, 2.5, 4.0]
+HP = {"width": 8, "hidden": 8}
+
+
+def make(name, graph=PENDULUM_GRAPH, seed=0, **hp):
+    torch.manual_seed(seed)
+    kw = {**HP, **hp}
+    if name in ("beta_vae", "causal_vae"):
+        kw.pop("hidden")
+    return build_model(name, graph, R, k=2, label_mean=MEAN, label_std=STD, **kw)
+
+
+def batch(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(B, 3, R, R, generator=g)
+    u = torch.tensor(MEAN) + torch.tensor(STD) * torch.randn(B, 4, generator=g)
+    return x, u
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_loss_finite_backward_and_a_few_steps_reduce_it(name):
+    m = make(name)
+    x, u = batch()
+    terms = m.loss_terms(x, u, 0.1, 1.2)
+    assert set(terms) == {"loss", *TERMS}
+    assert all(v.ndim == 0 and torch.isfinite(v) for v in terms.values())
+    terms["loss"].backward()
+    assert all(p.grad is not None for p in m.encoder.parameters())
+    assert all(p.grad is not None for p in m.decoder.parameters())
+    opt = torch.optim.Adam(m.parameters(), 3e-3)
+    m.eval()  # deterministic loss for the comparison (beta_vae samples in train mode)
+    first = m.loss_terms(x, u, 0.1, 1.2)["loss"].item()
+    for _ in range(10):
+        opt.zero_grad()
+        m.loss_terms(x, u, 0.1, 1.2)["loss"].backward()
+        opt.step()
+    assert m.loss_terms(x, u, 0.1, 1.2)["loss"].item() < first - 1.0
+
+
+@pytest.mark.parametrize("name", ["icm_vae", "icm_vae_spline", "icm_vae_noprior", "causal_vae"])
+def test_loss_equals_the_reference_formula(name):
+    m = make(name).eval()
+    with torch.no_grad():  # away from the identity initialisation, so logdet != 0
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    x, u = batch()
+    alpha, beta = 3.0, 0.9  # large alpha: a wrong logdet sign must show above float error
+    terms = m.loss_terms(x, u, alpha, beta)
+    eps = m.abduct(x)
+    z, logdet = m.mechanism(eps)
+    rec = F.binary_cross_entropy(m.decode(z), x, reduction="sum") / B
+    kl_eps = 0.5 * eps.pow(2).sum() / B
+    kl_prior = (0.5 * (z - m.prior.mean(u, z)).pow(2).sum() / B) if m.uses_labels else 0.0
+    ref = rec + alpha * (kl_eps - logdet.mean()) + beta * kl_prior
+    torch.testing.assert_close(terms["loss"], ref, atol=1e-2, rtol=1e-5)
+    torch.testing.assert_close(terms["rec"], rec, atol=1e-2, rtol=1e-5)
+    if name != "causal_vae":
+        assert logdet.abs().min() > 0.01
+
+
+def test_beta_vae_kl_is_closed_form_and_weighted_by_beta_only():
+    m = make("beta_vae").eval()
+    x, _ = batch()
+    mu, logvar = m.posterior(x)
+    q = torch.distributions.Normal(mu, (0.5 * logvar).exp())
+    kl = torch.distributions.kl_divergence(q, torch.distributions.Normal(0.0, 1.0)).sum((1, 2))
+    t = m.loss_terms(x, None, alpha=5.0, beta=2.0)
+    torch.testing.assert_close(t["kl_eps"], kl.mean())
+    torch.testing.assert_close(t["loss"], t["rec"] + 2.0 * t["kl_eps"])
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_config_round_trip_reproduces_outputs(name):
+    m = make(name, graph=FLOW_GRAPH, decoder="sum").eval()
+    x, u = batch(1)
+    if not m.uses_labels:
+        m.fit_label_map(m.encode(torch.rand(40, 3, R, R)), torch.randn(40, 4))
+    config = json.loads(json.dumps(m.config))  # must be JSON-serialisable
+    assert config["name"] == name and config["graph"] == FLOW_GRAPH.to_dict()
+    m2 = model_from_config(config)
+    m2.load_state_dict(m.state_dict())
+    m2.eval()
+    torch.testing.assert_close(m2.reconstruct(x), m.reconstruct(x))
+    torch.testing.assert_close(m2.encode(x), m.encode(x))
+    do = {"water_height": 1.3}
+    torch.testing.assert_close(m2.counterfactual(x, do)[1], m.counterfactual(x, do)[1])
+
+
+@pytest.mark.parametrize("name", ["icm_vae", "icm_vae_spline", "causal_vae"])
+def test_counterfactual_moves_exactly_the_descendants(name):
+    g = FLOW_GRAPH
+    m = make(name, graph=g).eval()
+    with torch.no_grad():  # non-trivial mechanisms
+        for p in m.mechanism.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x, u = batch()
+    z = m.encode(x)
+    for i, var in enumerate(g.names):
+        x_cf, z_cf = m.counterfactual(x, {var: 2.0}, units="label")
+        assert x_cf.shape == x.shape and 0 <= x_cf.min() and x_cf.max() <= 1
+        changed = {j for j in range(g.n) if not torch.equal(z_cf[:, j], z[:, j])}
+        assert changed == g.descendants(i) | {i}
+        torch.testing.assert_close(z_cf[:, i], m.label_to_latent(i, 2.0, z))
+        _, z_lat = m.counterfactual(x, {i: -0.5}, units="latent")
+        assert torch.equal(z_lat[:, i], torch.full((B, 2), -0.5))
+
+
+def test_label_counterfactual_on_ancestor_and_descendant_uses_intervened_parents():
+    g = CausalGraph(["a", "b", "c"], [("a", "b"), ("b", "c")])
+    m = build_model("icm_vae", g, R, k=2, width=8, hidden=8).eval()
+    with torch.no_grad():
+        for p in m.prior.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = torch.rand(3, 3, R, R)
+    _, z_cf = m.counterfactual(x, {"a": 0.5, "b": -1.0})
+    ref_b = m.prior.label_to_latent(1, -1.0, z_cf)  # parent a as intervened
+    torch.testing.assert_close(z_cf[:, 1], ref_b)
+    stale = m.prior.label_to_latent(1, -1.0, m.encode(x))
+    assert not torch.allclose(z_cf[:, 1], stale)
+
+
+def test_label_map_recovers_a_known_permutation():
+    m = make("beta_vae").eval()
+    with pytest.raises(ValueError, match="fit_label_map"):
+        m.label_to_latent(0, 1.0, torch.zeros(2, 4, 2))
+    torch.manual_seed(0)
+    u = torch.randn(200, 4) * torch.tensor(STD) + torch.tensor(MEAN)
+    perm = [2, 0, 3, 1]  # variable i lives in block perm[i]
+    slope, icpt = torch.randn(4, 2), torch.randn(4, 2)
+    z = torch.zeros(200, 4, 2)
+    for i, j in enumerate(perm):
+        z[:, j] = u[:, i:i + 1] * slope[i] + icpt[i] + 0.01 * torch.randn(200, 2)
+    assert m.fit_label_map(z, u) == perm
+    torch.testing.assert_close(m.map_slope, slope, atol=0.02, rtol=0)
+    v = torch.tensor([0.3, -0.2])
+    torch.testing.assert_close(m.label_to_latent(1, v, z[:2]), v[:, None] * slope[1] + icpt[1],
+                               atol=0.02, rtol=0)
+    x, _ = batch()
+    zx = m.encode(x)
+    _, z_cf = m.counterfactual(x, {0: 1.0}, units="label")  # no propagation in a beta-VAE
+    changed = {j for j in range(4) if not torch.equal(z_cf[:, j], zx[:, j])}
+    assert changed == {perm[0]}
+
+
+def test_noprior_counterfactual_propagates_through_its_flow_from_the_matched_block():
+    m = make("icm_vae_noprior").eval()
+    x, _ = batch()
+    m.fit_label_map(m.encode(torch.rand(30, 3, R, R)), torch.randn(30, 4))
+    j = m.latent_index(0)
+    z = m.encode(x)
+    _, z_cf = m.counterfactual(x, {0: 1.0}, units="label")
+    assert {b for b in range(4) if not torch.equal(z_cf[:, b], z[:, b])} <= \
+        PENDULUM_GRAPH.descendants(j) | {j}
+    assert not torch.equal(z_cf[:, j], z[:, j])
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_bad_inputs_raise_clear_errors(name):
+    m = make(name)
+    x, u = batch()
+    bad_images = [
+        (torch.rand(B, 3, 64, 64), r"\(B, 3, 32, 32\)"), (torch.rand(B, 4, R, R), "RGB"),
+        (torch.rand(3, R, R), r"\(B, 3, 32, 32\)"), (x.double().numpy(), "float tensor"),
+        (torch.randint(0, 255, (B, 3, R, R)), "float tensor"), (x * 255, r"\[0, 1\]"),
+        (torch.full((B, 3, R, R), float("nan")), "NaN")]
+    for bad, msg in bad_images:
+        with pytest.raises(ValueError, match=msg):
+            m.loss_terms(bad, u, 0.1, 1.0)
+        with pytest.raises(ValueError, match=msg):
+            m.encode(bad)
+    u_nan = u.clone()
+    u_nan[0, 1] = float("nan")
+    for bad, msg in [(u[:, :3], "one column per variable"), (u[:2], "batch"), (u_nan, "NaN")]:
+        with pytest.raises(ValueError, match=msg):
+            m.loss_terms(x, bad, 0.1, 1.0)
+    with pytest.raises(ValueError, match=r"\(B, 4, 2\)"):
+        m.decode(torch.zeros(B, 8))
+    with pytest.raises(ValueError, match="units"):
+        m.counterfactual(x, {0: 1.0}, units="pixels")
+    with pytest.raises(GraphError):
+        m.counterfactual(x, {"not_a_variable": 1.0}, units="latent")
+
+
+def test_builder_errors():
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("vae", PENDULUM_GRAPH, R)
+    with pytest.raises(ValueError, match="unknown hparams"):
+        build_model("icm_vae", PENDULUM_GRAPH, R, hiden=3)
+    with pytest.raises(ValueError, match="resolution"):
+        build_model("icm_vae", PENDULUM_GRAPH, 100)
+    with pytest.raises(ValueError, match="4 entries"):
+        build_model("icm_vae", PENDULUM_GRAPH, R, label_mean=[0.0], label_std=[1.0])
+    with pytest.raises(GraphError, match="cycle"):
+        build_model("icm_vae", CausalGraph(["a", "b"], [("a", "b"), ("b", "a")]), R)
+    with pytest.warns(UserWarning, match="ignores"):
+        build_model("icm_vae", PENDULUM_GRAPH, R, width=8, bins=4)
+    m = build_model("icm_vae", PENDULUM_GRAPH, R, width=8)
+    with pytest.raises(ValueError, match="needs labels"):
+        m.loss_terms(torch.rand(2, 3, R, R), None, 0.1, 1.0)
+
+
+def test_attributes_and_warmup():
+    for name in MODEL_NAMES:
+        m = make(name)
+        assert (m.n, m.k, m.resolution, m.graph) == (4, 2, R, PENDULUM_GRAPH)
+        assert m.uses_labels == (name not in ("beta_vae", "icm_vae_noprior"))
+        assert m.uses_graph == (name != "beta_vae")
+    assert warmup(0, 101) == (0.0, 0.0)
+    assert warmup(47, 101) == pytest.approx((0.05, 0.6))
+    assert warmup(94, 101) == pytest.approx((0.1, 1.2))
+    assert warmup(100, 101) == pytest.approx((0.1, 1.2))
+    assert warmup(5, 10, 1.0, 0.05, ramp_fraction=0.5) == pytest.approx((1, 0.05))
+    with pytest.raises(ValueError):
+        warmup(0, 0)
