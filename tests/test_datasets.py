@@ -132,3 +132,13 @@ def test_bad_arguments_name_the_problem(tmp_path):
     with pytest.raises(ValueError, match="noise_std must be a finite number >= 0"):
         load_dataset("flow", "random", n=4, noise_std=-1, data_dir=tmp_path)
     assert only_cache_files(tmp_path) == []  # nothing written for refused calls
+
+
+@pytest.mark.parametrize("name", ["pendulum", "flow"])
+def test_label_ranges_are_accepted_interventions(name):
+    """Other modules draw do() values from label_range: it must lie inside do_range."""
+    scm = get_scm(name)
+    for var in scm.names:
+        (lo, hi), (dlo, dhi) = scm.label_range[var], scm.do_range[var]
+        assert dlo <= lo < hi <= dhi, var
+        scm.check_do({var: np.array([lo, hi])}, 2)
