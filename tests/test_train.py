@@ -1,0 +1,123 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from icm_utils.checkpoint import CheckpointError, read_checkpoint
+from icm_utils.graph import PENDULUM_GRAPH, CausalGraph
+from icm_utils.models import build_model
+from icm_utils.train import TrainConfig, fit, load_model, warmup_weights
+
+RES = 32
+
+
+def toy_data(n=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, RES, RES), generator=g, dtype=torch.uint8)
+    labels = torch.randn(n, 4, generator=g) * 5 + 10
+    return images, labels
+
+
+def make(model="icm_vae", **kw):
+    cfg = TrainConfig(model=model, resolution=RES, epochs=3, batch_size=16, seed=3, **kw)
+    m = build_model(model, PENDULUM_GRAPH, RES, label_mean=[10] * 4, label_std=[5] * 4)
+    return cfg, m
+
+
+def params(m):
+    return torch.cat([p.detach().flatten() for p in m.parameters()])
+
+
+@pytest.mark.parametrize("model", ["icm_vae", "beta_vae"])
+def test_same_seed_same_numbers(model):
+    x, u = toy_data()
+    torch.manual_seed(0)
+    cfg, m1 = make(model)
+    h1 = fit(m1, x, u, cfg, progress=False)
+    torch.manual_seed(0)
+    cfg, m2 = make(model)
+    h2 = fit(m2, x, u, cfg, progress=False)
+    assert [r["loss"] for r in h1] == [r["loss"] for r in h2]
+    assert torch.equal(params(m1), params(m2))
+    assert len(h1) == 3 and {"rec", "kl_eps", "logdet", "kl_prior", "alpha", "beta"} <= set(h1[0])
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    x, u = toy_data()
+    torch.manual_seed(0)
+    cfg, m_full = make()
+    h_full = fit(m_full, x, u, cfg, run_dir=tmp_path / "full", progress=False)
+
+    torch.manual_seed(0)
+    cfg, m_a = make()
+    fit(m_a, x, u, cfg, run_dir=tmp_path / "cut", progress=False, stop_after=1)  # "crash" after 1 epoch
+    assert read_checkpoint(tmp_path / "cut" / "checkpoint.pt")["epoch"] == 1
+    cfg, m_b = make()  # a fresh process: new model object, weights come from the checkpoint
+    h_res = fit(m_b, x, u, cfg, run_dir=tmp_path / "cut", progress=False)
+    assert [r["loss"] for r in h_res] == pytest.approx([r["loss"] for r in h_full], rel=0, abs=0)
+    assert torch.equal(params(m_b), params(m_full))
+    loaded, ckpt = load_model(tmp_path / "cut" / "checkpoint.pt")
+    assert torch.equal(params(loaded), params(m_full)) and ckpt["epoch"] == 3
+
+
+def test_loading_into_another_graph_is_a_clear_error(tmp_path):
+    x, u = toy_data()
+    cfg, m = make()
+    fit(m, x, u, cfg, run_dir=tmp_path, progress=False, stop_after=1)
+    chain = CausalGraph(PENDULUM_GRAPH.names, [("pendulum_angle", "light_position")])
+    other = build_model("icm_vae", chain, RES, label_mean=[10] * 4, label_std=[5] * 4)
+    with pytest.raises(CheckpointError, match="graph"):
+        fit(other, x, u, cfg, run_dir=tmp_path, progress=False)
+
+
+def test_nan_loss_names_step_and_term():
+    x, u = toy_data()
+    cfg, m = make()
+    u = u.clone()
+    u[5, 2] = float("inf")  # an infinite label poisons the prior term of the first batch
+    with pytest.raises((FloatingPointError, ValueError), match=r"(kl_prior|label|finite|NaN|inf)"):
+        fit(m, x, u, cfg, progress=False)
+
+    cfg, m = make()
+    with torch.no_grad():
+        next(m.parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match=r"loss term '\w+' became nan at epoch 1, step 1"):
+        fit(m, x, toy_data()[1], cfg, progress=False)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(epochs=-1), "epochs must be a positive integer"),
+    (dict(dataset="mnist"), "dataset='mnist'"),
+    (dict(model="vae9"), "model='vae9'"),
+    (dict(lr=0), "lr must be > 0"),
+    (dict(n_train=0), "n_train"),
+    (dict(seed=-2), "seed"),
+    (dict(data_mode="grids"), "data_mode"),
+])
+def test_config_validation(bad, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**bad).validate()
+    with pytest.raises(ValueError, match="unknown training parameter"):
+        TrainConfig.from_dict({"epochz": 3})
+
+
+def test_warmup_is_linear_and_reaches_max_at_ramp_fraction():
+    cfg = TrainConfig(epochs=101)
+    assert warmup_weights(0, cfg) == (0.0, 0.0)
+    # as the official schedule: t = epoch / 93, so the maximum is reached at epoch index 93 (the 94th)
+    a, b = warmup_weights(31, cfg)
+    assert math.isclose(b / 1.2, 1 / 3, rel_tol=1e-9) and math.isclose(a / 0.1, 1 / 3, rel_tol=1e-9)
+    assert warmup_weights(92, cfg)[1] < 1.2
+    assert warmup_weights(93, cfg) == pytest.approx((0.1, 1.2))
+    assert warmup_weights(100, cfg) == pytest.approx((0.1, 1.2))
+    assert np.all(np.diff([warmup_weights(e, cfg)[1] for e in range(101)]) >= 0)
+
+
+def test_bad_tensors_are_refused_before_training():
+    cfg, m = make()
+    x, u = toy_data()
+    with pytest.raises(ValueError, match="uint8"):
+        fit(m, x.float(), u, cfg, progress=False)
+    with pytest.raises(ValueError, match="labels must be"):
+        fit(m, x, u[:5], cfg, progress=False)
