@@ -31,7 +31,7 @@ from .render import check_resolution
 from .scm import ImageSCM, check_count
 from .waterflow import WaterFlowSCM
 
-GENERATOR_VERSION = "1.0"  # bump when any mechanism or the renderer changes its output
+GENERATOR_VERSION = "1.1"  # bump when any mechanism or the renderer changes its output
 SCMS: dict[str, type[ImageSCM]] = {"pendulum": PendulumSCM, "flow": WaterFlowSCM}
 MODES = ("grid", "random")
 ARRAYS = ("images", "labels", "exogenous")

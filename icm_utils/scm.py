@@ -134,9 +134,11 @@ class ImageSCM:
         values: dict[str, np.ndarray] = {}
         for i in self.graph.order:
             var = self.graph.names[i]
-            values[var] = fixed[var] if var in fixed else \
-                np.asarray(self.mechanism(var, values, exo), dtype=np.float64)
-        # float32 labels are also what the images are rendered from, so image == f(label)
+            v = fixed[var] if var in fixed else self.mechanism(var, values, exo)
+            # children see the parent exactly as stored (float32), so do(x = stored label of x)
+            # reproduces the factual descendants bit for bit, as do(x = exogenous value) does
+            values[var] = np.asarray(v, dtype=np.float32).astype(np.float64)
+        # the images are rendered from these float32 labels too: image == f(label)
         return np.stack([values[v] for v in self.graph.names], axis=1).astype(np.float32)
 
     def _samples(self, exo: np.ndarray, do: Do | None, resolution: int) -> Samples:

@@ -130,10 +130,12 @@ def test_intervention_on_a_child_leaves_its_sibling_and_parents():
 
 def test_counterfactual_noop_reproduces_the_factual_image_exactly():
     scm = PendulumSCM(noise_std=0.4)
-    obs = scm.sample(30, seed=5)
+    obs = scm.sample(300, seed=5, resolution=32)
     for do in (None, {}, {"pendulum_angle": obs.exogenous[:, 0]},
-               {"light_position": obs.exogenous[:, 1]}):
-        cf = scm.counterfactual(obs.exogenous, do)
+               {"light_position": obs.exogenous[:, 1]},
+               {"light_position": obs.labels[:, LIGHT]},  # the stored float32 label
+               {"shadow_length": obs.labels[:, LENGTH]}):
+        cf = scm.counterfactual(obs.exogenous, do, resolution=32)
         np.testing.assert_array_equal(cf.images, obs.images)
         np.testing.assert_array_equal(cf.labels, obs.labels)
 
