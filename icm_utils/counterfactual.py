@@ -1,0 +1,221 @@
+"""Counterfactuals scored against the simulator's ground truth.
+
+For held-out units (their exogenous values are known), each target variable and value:
+the model's counterfactual (abduction -> action -> prediction) is compared with the
+simulator's true counterfactual image and labels. A probe (a small CNN trained on real
+images -> labels) reads factor values off the model's counterfactual images, so every model,
+with or without labels, is scored on the same scale.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from .train import images_to_tensor
+from .utils import seed_everything
+
+
+# ---------------------------------------------------------------- the probe: image -> labels
+class Probe(nn.Module):
+    """A small CNN regressing standardised labels from images; any square resolution >= 16."""
+
+    def __init__(self, n_vars: int, mean, std, width: int = 32):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean), dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(np.asarray(std), dtype=torch.float32))
+        c = width
+        self.net = nn.Sequential(
+            nn.Conv2d(3, c, 4, 2, 1), nn.ReLU(), nn.Conv2d(c, c, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 4, 2, 1), nn.ReLU(), nn.Conv2d(2 * c, 2 * c, 4, 2, 1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(8 * c, 128), nn.ReLU(),
+            nn.Linear(128, n_vars))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # standardised
+        return self.net(x)
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor | np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Labels in physical units from float (N,3,H,W) tensors or uint8 (N,H,W,3) arrays."""
+        self.eval()
+        out = []
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            if isinstance(xb, np.ndarray):
+                xb = images_to_tensor(xb).float().div_(255)
+            out.append(self(xb.float()) * self.std + self.mean)
+        return torch.cat(out).numpy()
+
+
+def train_probe(images: np.ndarray, labels: np.ndarray, epochs: int = 10, batch_size: int = 64,
+                lr: float = 2e-3, seed: int = 0, progress: bool = False) -> Probe:
+    """Fit a Probe on real (N,H,W,3) uint8 images and their labels."""
+    from tqdm.auto import tqdm
+
+    seed_everything(seed)
+    mean, std = labels.mean(0), labels.std(0) + 1e-8
+    probe = Probe(labels.shape[1], mean, std)
+    x = images_to_tensor(images)
+    y = (torch.as_tensor(labels, dtype=torch.float32) - probe.mean) / probe.std
+    opt = torch.optim.Adam(probe.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    for _ in tqdm(range(epochs), desc="probe", disable=not progress):
+        probe.train()
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x), batch_size):
+            idx = perm[i:i + batch_size]
+            loss = ((probe(x[idx].float() / 255) - y[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+    return probe.eval()
+
+
+# ---------------------------------------------------------------- the evaluation set
+@dataclass
+class CounterfactualSet:
+    """Factual units and, for each (variable, value), the simulator's true counterfactuals."""
+
+    images: np.ndarray          # (U,H,W,3) factual images
+    labels: np.ndarray          # (U,n) factual labels
+    exogenous: np.ndarray       # (U,e)
+    targets: list[tuple[str, float]]          # (variable, value) pairs
+    cf_images: list[np.ndarray]               # per target: (U,H,W,3)
+    cf_labels: list[np.ndarray]               # per target: (U,n)
+
+
+def intervention_values(train_labels: np.ndarray, quantiles=(0.1, 0.5, 0.9)) -> np.ndarray:
+    """(len(quantiles), n) values per variable, inside the range seen in training."""
+    return np.quantile(train_labels, quantiles, axis=0)
+
+
+def make_counterfactual_set(dataset, n_units: int = 100, quantiles=(0.1, 0.5, 0.9),
+                            seed: int = 0) -> CounterfactualSet:
+    """Draw held-out units from the dataset's test split and render their true counterfactuals."""
+    if n_units <= 0:
+        raise ValueError(f"n_units must be positive, got {n_units}")
+    rng = np.random.default_rng(seed)
+    test = np.asarray(dataset.test_idx)
+    idx = np.sort(rng.choice(test, min(n_units, len(test)), replace=False))
+    exo = dataset.exogenous[idx]
+    vals = intervention_values(dataset.labels[dataset.train_idx], quantiles)
+    targets, cf_i, cf_l = [], [], []
+    for j, name in enumerate(dataset.graph.names):
+        for v in vals[:, j]:
+            s = dataset.scm.counterfactual(exo, {name: float(v)}, resolution=dataset.images.shape[1])
+            targets.append((name, float(v)))
+            cf_i.append(s.images)
+            cf_l.append(s.labels)
+    return CounterfactualSet(dataset.images[idx], dataset.labels[idx], exo, targets, cf_i, cf_l)
+
+
+@torch.no_grad()
+def model_counterfactuals(model, images: np.ndarray, do: dict, batch_size: int = 256):
+    """Model counterfactual images (U,3,H,W float) and latents for uint8 factual images."""
+    model.eval()
+    xs, zs = [], []
+    for i in range(0, len(images), batch_size):
+        x = images_to_tensor(images[i:i + batch_size]).float().div_(255)
+        x_cf, z_cf = model.counterfactual(x, do, units="label")
+        xs.append(x_cf.cpu())
+        zs.append(z_cf.cpu())
+    return torch.cat(xs), torch.cat(zs)
+
+
+def evaluate_counterfactuals(model, cfset: CounterfactualSet, probe: Probe, label_std: np.ndarray,
+                             model_name: str = "", seed: int = 0) -> pd.DataFrame:
+    """Tidy rows: per target and per variable, the probe-read factor error on the model's
+    counterfactual, in units of the label's std, with the variable's role (intervened,
+    descendant, non-descendant); plus the image error to the true counterfactual."""
+    g = model.graph
+    rows = []
+    for (name, value), true_img, true_lab in zip(cfset.targets, cfset.cf_images, cfset.cf_labels):
+        j = g.index(name)
+        desc = g.descendants(j)
+        x_cf, _ = model_counterfactuals(model, cfset.images, {name: value})
+        true = images_to_tensor(true_img).float() / 255
+        img_mse = float(((x_cf - true) ** 2).mean())
+        read = probe.predict(x_cf)
+        err = np.abs(read - true_lab) / label_std
+        for i, var in enumerate(g.names):
+            role = "intervened" if i == j else ("descendant" if i in desc else "non-descendant")
+            rows.append({"model": model_name, "seed": seed, "target": name, "value": value,
+                         "variable": var, "role": role, "factor_error": float(err[:, i].mean()),
+                         "image_mse": img_mse})
+    return pd.DataFrame(rows)
+
+
+def probe_error(probe: Probe, images: np.ndarray, labels: np.ndarray, label_std,
+                names=None) -> pd.Series:
+    """The probe's own mean |error| / std per variable on real images (the noise floor)."""
+    err = np.abs(probe.predict(images) - labels) / np.asarray(label_std)
+    return pd.Series(err.mean(0), index=names, name="probe_error")
+
+
+def role_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean factor error per model, seed and role; then mean/std over seeds."""
+    per_seed = df.groupby(["model", "seed", "role"], as_index=False)["factor_error"].mean()
+    img = df.groupby(["model", "seed"], as_index=False)["image_mse"].mean()
+    out = per_seed.pivot_table(index=["model", "seed"], columns="role", values="factor_error")
+    out = out.reset_index().merge(img, on=["model", "seed"])
+    return out
+
+
+# ---------------------------------------------------------------- interventional robustness
+def match_blocks(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """perm[i] = the learned block that best explains factor i (Hungarian on linear R^2).
+
+    Models supervised by labels align block i with factor i by construction; unsupervised ones
+    (beta-VAE) get their best one-to-one assignment, so all are judged on the same footing."""
+    from scipy.optimize import linear_sum_assignment
+
+    n = labels.shape[1]
+    r2 = np.zeros((n, z.shape[1]))
+    for b in range(z.shape[1]):
+        a = np.c_[z[:, b], np.ones(len(z))]
+        coef, *_ = np.linalg.lstsq(a, labels, rcond=None)
+        resid = labels - a @ coef
+        r2[:, b] = 1 - resid.var(0) / (labels.var(0) + 1e-12)
+    _, perm = linear_sum_assignment(-r2)
+    return perm
+
+
+@torch.no_grad()
+def block_movement(model, cfset: CounterfactualSet, batch_size: int = 256) -> np.ndarray:
+    """M[i, j]: mean |change| of the learned block matched to factor i (in units of its spread)
+    when the simulator intervenes on variable j, from encoding the factual and the TRUE
+    counterfactual images. The true graph allows movement only where i is j or descends from j."""
+    from .sweep import encode_images
+
+    g = model.graph
+    z0 = encode_images(model, cfset.images, batch_size)            # (U,n,k)
+    perm = match_blocks(z0, cfset.labels)
+    z0 = z0[:, perm]
+    scale = z0.reshape(len(z0), g.n, -1).std(0).mean(-1) + 1e-8     # (n,)
+    m = np.zeros((g.n, g.n))
+    count = np.zeros(g.n)
+    for (name, _), img in zip(cfset.targets, cfset.cf_images):
+        j = g.index(name)
+        z1 = encode_images(model, img, batch_size)[:, perm]
+        m[:, j] += np.linalg.norm(z1 - z0, axis=-1).mean(0) / scale
+        count[j] += 1
+    return m / np.maximum(count, 1)
+
+
+def allowed_movement(graph) -> np.ndarray:
+    """A[i, j] = 1 where intervening on j may move factor i (i == j or i descends from j)."""
+    a = np.eye(graph.n)
+    for j in range(graph.n):
+        for i in graph.descendants(j):
+            a[i, j] = 1
+    return a
+
+
+def robustness_score(movement: np.ndarray, allowed: np.ndarray) -> float:
+    """Share of all block movement that the true graph allows (1 = perfectly robust)."""
+    total = movement.sum()
+    return float((movement * allowed).sum() / total) if total > 0 else float("nan")
