@@ -219,3 +219,65 @@ def robustness_score(movement: np.ndarray, allowed: np.ndarray) -> float:
     """Share of all block movement that the true graph allows (1 = perfectly robust)."""
     total = movement.sum()
     return float((movement * allowed).sum() / total) if total > 0 else float("nan")
+
+
+# ---------------------------------------------------------------- pictures
+@torch.no_grad()
+def intervention_grid(model, dataset, unit: int, n_values: int = 5, quantiles=(0.05, 0.95)):
+    """For one held-out unit: rows = variables, columns = values spanning the training range.
+
+    Returns (model_images (n, n_values, H, W, 3) float, true_images (same, uint8), values (n, n_values)).
+    """
+    i = int(np.asarray(dataset.test_idx)[unit])
+    lo, hi = np.quantile(dataset.labels[dataset.train_idx], quantiles, axis=0)
+    values = np.linspace(lo, hi, n_values).T                    # (n, n_values)
+    x = images_to_tensor(dataset.images[i:i + 1]).float() / 255
+    res = dataset.images.shape[1]
+    model_rows, true_rows = [], []
+    for j, name in enumerate(dataset.graph.names):
+        m, t = [], []
+        for v in values[j]:
+            x_cf, _ = model.counterfactual(x, {name: float(v)}, units="label")
+            m.append(x_cf[0].permute(1, 2, 0).numpy())
+            t.append(dataset.scm.counterfactual(dataset.exogenous[i:i + 1], {name: float(v)},
+                                                resolution=res).images[0])
+        model_rows.append(m)
+        true_rows.append(t)
+    return np.array(model_rows), np.array(true_rows), values
+
+
+def plot_intervention_grid(model_images, true_images, values, names, title=""):
+    """Model counterfactuals above the simulator's, one row pair per intervened variable."""
+    import matplotlib.pyplot as plt
+
+    n, m = values.shape
+    fig, axes = plt.subplots(2 * n, m, figsize=(1.15 * m + 1.5, 2.3 * n))
+    for j in range(n):
+        for c in range(m):
+            for r, (ims, tag) in enumerate(((model_images, "model"), (true_images, "true"))):
+                ax = axes[2 * j + r, c]
+                ax.imshow(ims[j, c])
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if c == 0:
+                    ax.set_ylabel(f"{tag}\ndo({names[j][:12]})", fontsize=7)
+                if r == 0:
+                    ax.set_title(f"{values[j, c]:.1f}", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def check_target(summary: pd.DataFrame, probe_err: float, model: str = "icm_vae",
+                 baseline: str = "beta_vae") -> dict:
+    """The workbook's counterfactual target, from the role summary (means over seeds)."""
+    mean = summary.groupby("model")[["descendant", "non-descendant"]].mean()
+    out = {}
+    if model in mean.index and baseline in mean.index:
+        out["descendant_ratio"] = float(mean.loc[model, "descendant"] / mean.loc[baseline, "descendant"])
+        out["descendants_at_most_a_third"] = out["descendant_ratio"] <= 1 / 3
+    if model in mean.index:
+        out["non_descendant_error"] = float(mean.loc[model, "non-descendant"])
+        out["probe_error"] = float(probe_err)
+        out["non_descendants_within_probe_error"] = out["non_descendant_error"] <= probe_err
+    return out

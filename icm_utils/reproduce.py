@@ -36,7 +36,8 @@ PROFILES: dict[str, dict[str, dict]] = {
                                "EPOCHS": 40, "N_TRAIN": None, "RESOLUTION": 64,
                                "SCHEDULER": "local", "SYNTH_EPOCHS": 300},
         "05_counterfactuals": {"DATASET": "pendulum", "MODELS": _KEY_MODELS, "SEEDS": [0],
-                               "EPOCHS": 40, "N_TRAIN": None, "RESOLUTION": 64, "N_UNITS": 200},
+                               "EPOCHS": 40, "N_TRAIN": None, "RESOLUTION": 64, "N_UNITS": 200,
+                               "PROBE_EPOCHS": 10, "N_PROBE": None},
     },
     "paper": {
         "01_data": {"RESOLUTION": 64},
@@ -47,7 +48,8 @@ PROFILES: dict[str, dict[str, dict]] = {
                                "SEEDS": [0, 1, 2], "EPOCHS": 40, "N_TRAIN": None,
                                "RESOLUTION": 64, "SCHEDULER": "local", "SYNTH_EPOCHS": 300},
         "05_counterfactuals": {"DATASET": "pendulum", "MODELS": _ALL_MODELS, "SEEDS": [0, 1, 2],
-                               "EPOCHS": 40, "N_TRAIN": None, "RESOLUTION": 64, "N_UNITS": 300},
+                               "EPOCHS": 40, "N_TRAIN": None, "RESOLUTION": 64, "N_UNITS": 300,
+                               "PROBE_EPOCHS": 10, "N_PROBE": None},
     },
 }
 
@@ -92,11 +94,12 @@ def check_parameters(params: dict) -> dict:
 
     errs = []
     for k, v in params.items():
-        if k in ("EPOCHS", "RESOLUTION", "K", "N_SAMPLES", "N_UNITS", "SYNTH_EPOCHS", "BATCH_SIZE"):
+        if k in ("EPOCHS", "RESOLUTION", "K", "N_SAMPLES", "N_UNITS", "SYNTH_EPOCHS", "BATCH_SIZE",
+                 "PROBE_EPOCHS"):
             if not _pos_int(v):
                 errs.append(f"{k} must be a positive integer, got {v!r}")
-        elif k == "N_TRAIN" and not _pos_int(v, allow_none=True):
-            errs.append(f"N_TRAIN must be None or a positive integer, got {v!r}")
+        elif k in ("N_TRAIN", "N_PROBE") and not _pos_int(v, allow_none=True):
+            errs.append(f"{k} must be None or a positive integer, got {v!r}")
         elif k == "DATASET" and v not in DATASETS:
             errs.append(f"DATASET={v!r} is not one of {list(DATASETS)}")
         elif k == "DATASETS" and (not isinstance(v, list) or not v or any(d not in DATASETS for d in v)):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint import CheckpointError
 from .train import TrainConfig, fit, images_to_tensor, load_model, run_config, save_history, write_json
 
 
@@ -23,12 +24,19 @@ def run_dir_for(root: Path | str, cfg: TrainConfig) -> Path:
 
 
 def is_done(root: Path | str, cfg: TrainConfig) -> bool:
-    done = run_dir_for(root, cfg) / "done.json"
-    if not done.exists():
-        return False
+    """Finished with this exact config, and its checkpoint still fits the current code's model
+    (a run saved by an older version of a network is stale and gets retrained, not loaded)."""
+    rd = run_dir_for(root, cfg)
     try:
-        return json.loads(done.read_text())["train"] == cfg.to_dict()
-    except (ValueError, KeyError):
+        if json.loads((rd / "done.json").read_text())["train"] != cfg.to_dict():
+            return False
+        from .checkpoint import check_compatible, read_checkpoint
+        from .models import model_from_config
+
+        ckpt = read_checkpoint(rd / "checkpoint.pt")
+        check_compatible(model_from_config(ckpt["config"]["model_config"]), ckpt)
+        return True
+    except (OSError, ValueError, KeyError, CheckpointError):
         return False
 
 
@@ -76,6 +84,7 @@ def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
+    _drop_stale(rd, cfg)
     ds, idx = load_training_data(cfg)
     model = build_for(cfg, ds)
     images = images_to_tensor(ds.images[idx])
@@ -94,6 +103,27 @@ def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,
                "final_loss": history[-1]["loss"] if history else float("nan")}
     write_json(rd / "done.json", {"train": cfg.to_dict(), "summary": summary})
     return summary
+
+
+def _drop_stale(rd: Path, cfg: TrainConfig) -> None:
+    """Remove a checkpoint that cannot be resumed: other config or an older network's weights."""
+    from .checkpoint import check_compatible, read_checkpoint
+    from .models import model_from_config
+
+    ck = rd / "checkpoint.pt"
+    if not ck.exists():
+        return
+    try:
+        ckpt = read_checkpoint(ck)
+        if ckpt["config"].get("train") != cfg.to_dict():
+            raise CheckpointError("trained with another config")
+        check_compatible(model_from_config(ckpt["config"]["model_config"]), ckpt)
+    except (CheckpointError, KeyError, ValueError) as e:
+        import warnings
+
+        warnings.warn(f"{ck}: cannot resume ({e}); training from scratch", stacklevel=3)
+        for f in ("checkpoint.pt", "done.json", "history.csv"):
+            (rd / f).unlink(missing_ok=True)
 
 
 def _ident(cfg: TrainConfig) -> dict:

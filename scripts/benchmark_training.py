@@ -1,0 +1,141 @@
+"""Training speed: seconds per epoch, images per second and peak memory per model and dataset,
+against a model of the official code's size (MLP encoder 4*96*96->900->300->32, four MLP
+decoders 4->300->300->1024->4*96*96, RGBA input, same flow, prior and loss) on the same data
+and batch size.
+
+    python scripts/benchmark_training.py                       # 96 px, Pendulum, all models
+    python scripts/benchmark_training.py --datasets pendulum flow --resolution 64
+
+Each configuration runs in a fresh subprocess so its peak resident memory is its own. Seconds per
+epoch are extrapolated from `--batches` timed training steps (after 2 warm-up steps) to the
+dataset's training split (Pendulum grid: 5,482 images = 86 batches of 64).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+OFFICIAL = "official_size"
+
+
+def official_reference(graph, k, label_mean, label_std, resolution):
+    """The official architecture's sizes around this package's flow and prior (benchmark only)."""
+    import torch
+    from torch import nn
+
+    from icm_utils.mechanisms import CausalFlow
+    from icm_utils.nets import OfficialMLPDecoder, OfficialMLPEncoder
+    from icm_utils.prior import CausalPrior
+
+    class Reference(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = OfficialMLPEncoder(resolution, 4, graph.n * k)
+            self.flow = CausalFlow(graph, k, "affine")
+            self.prior = CausalPrior(graph, k, label_mean, label_std)
+            self.dec = OfficialMLPDecoder(graph.n, k, resolution, 4)
+
+        def loss_terms(self, x, u, alpha, beta):
+            eps = self.enc(x)[:, : graph.n * k].reshape(-1, graph.n, k)
+            z, logdet = self.flow(eps)
+            rec = nn.functional.binary_cross_entropy_with_logits(
+                self.dec(z), x, reduction="none").flatten(1).sum(1)
+            loss = rec + alpha * (0.5 * eps.pow(2).flatten(1).sum(1) - logdet) \
+                + beta * self.prior.kl(z, u)
+            return {"loss": loss.mean()}
+
+    return Reference()
+
+
+def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int) -> dict:
+    import torch
+
+    from icm_utils.datasets import load_dataset
+    from icm_utils.models import build_model
+
+    torch.manual_seed(0)
+    ds = load_dataset(dataset, resolution=resolution)
+    mean, std = ds.label_stats()
+    channels = 3
+    if model == OFFICIAL:
+        net, channels = official_reference(ds.graph, 4, mean, std, resolution), 4
+    else:
+        net = build_model(model, ds.graph, resolution, label_mean=mean, label_std=std)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    idx = torch.as_tensor(ds.train_idx)
+    images = torch.from_numpy(ds.images).permute(0, 3, 1, 2)
+    labels = torch.as_tensor(ds.labels)
+    n_params = sum(p.numel() for p in net.parameters())
+    times = []
+    for step in range(batches + 2):
+        b = idx[torch.randint(len(idx), (batch_size,))]
+        x = images[b].float() / 255
+        if channels == 4:  # the official code trains on RGBA PNGs (alpha always 1)
+            x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+        t0 = time.perf_counter()
+        loss = net.loss_terms(x, labels[b], alpha=0.1, beta=1.2)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step >= 2:
+            times.append(time.perf_counter() - t0)
+    per_batch = sum(times) / len(times)
+    epoch = per_batch * -(-len(idx) // batch_size)
+    return {"dataset": dataset, "model": model, "resolution": resolution,
+            "params_M": round(n_params / 1e6, 2), "s_per_epoch": round(epoch, 1),
+            "images_per_s": round(batch_size / per_batch, 1),
+            "peak_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def main() -> None:
+    from icm_utils.models import MODEL_NAMES
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--datasets", nargs="+", default=["pendulum"])
+    p.add_argument("--models", nargs="+", default=[OFFICIAL, *MODEL_NAMES])
+    p.add_argument("--resolution", type=int, default=96)
+    p.add_argument("--batches", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--one", nargs=2, metavar=("DATASET", "MODEL"), help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.one:
+        print(json.dumps(one(*a.one, a.resolution, a.batches, a.batch_size)))
+        return
+    import pandas as pd
+    import torch
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch_size}, "
+          f"{a.batches} timed steps per configuration", flush=True)
+    rows = []
+    for d in a.datasets:
+        for m in a.models:
+            out = subprocess.run([sys.executable, __file__, "--one", d, m, "--resolution",
+                                  str(a.resolution), "--batches", str(a.batches), "--batch-size",
+                                  str(a.batch_size)], capture_output=True, text=True)
+            if out.returncode:
+                print(f"{d}/{m} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    ref = df[df.model == OFFICIAL].set_index("dataset")["s_per_epoch"]
+    df["speedup_vs_official"] = [round(ref.get(d, float("nan")) / s, 1)
+                                 for d, s in zip(df.dataset, df.s_per_epoch)]
+    print()
+    print(df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False))
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+if __name__ == "__main__":
+    main()
