@@ -1,0 +1,187 @@
+"""Tidy identifiability tables from trained runs, summaries, claims and plots (~20 s)."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from icm_utils import metrics  # noqa: E402
+from icm_utils.analysis import (  # noqa: E402
+    BETWEEN,
+    COLUMNS,
+    DIM_METRICS,
+    RunCodes,
+    block_projection,
+    claims_markdown,
+    compare_models,
+    encode_runs,
+    evaluate_runs,
+    match_blocks,
+    per_factor_mcc,
+    plot_block_scatter,
+    plot_importance,
+    read_tidy,
+    score_codes,
+    settings_adequate,
+    summary_table,
+    wide_summary,
+    write_results,
+)
+from icm_utils.sweep import sweep  # noqa: E402
+from icm_utils.train import TrainConfig  # noqa: E402
+
+BLOCK_METRICS = set(metrics.evaluate_all(np.random.default_rng(0).normal(size=(40, 2, 1)),
+                                         np.random.default_rng(1).normal(size=(40, 2))))
+
+
+def tiny(seed: int, model: str = "icm_vae") -> TrainConfig:
+    return TrainConfig(model=model, seed=seed, resolution=32, epochs=1, n_train=64, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    cfgs = [tiny(0), tiny(1)]
+    status = sweep(cfgs, root, scheduler="sync", progress=False)
+    assert list(status["status"]) == ["done", "done"], status.to_dict("records")
+    return root, cfgs
+
+
+@pytest.fixture(scope="module")
+def codes(runs):
+    root, cfgs = runs
+    return encode_runs(root, cfgs, split="test", max_samples=200)
+
+
+# ---------------------------------------------------------------- trained runs
+def test_evaluate_runs_tidy_rows_for_two_seeds(runs, codes):
+    root, cfgs = runs
+    df = evaluate_runs(root, cfgs, max_samples=200)
+    assert list(df.columns) == COLUMNS
+    per_run = BLOCK_METRICS | {f"{m}_dim" for m in DIM_METRICS}
+    for s in ("0", "1"):
+        assert set(df.loc[df["seed"] == s, "metric"]) == per_run
+    pair = df[df["seed"] == "0-1"]
+    assert set(pair["metric"]) == {BETWEEN, f"{BETWEEN}_dim"}
+    assert len(df) == 2 * len(per_run) + 2
+    assert (df["dataset"] == "pendulum").all() and (df["model"] == "icm_vae").all()
+    assert np.isfinite(df["value"]).all()
+    # the values are metrics.py's on the same codes (the reuse path gives the same table)
+    z0, f0 = codes[0].codes, codes[0].factors
+    assert z0.shape == (200, 4, 4) and f0.shape == (200, 4)
+    got = df.set_index(["seed", "metric"])["value"]
+    assert got[("0", "mcc_spearman")] == pytest.approx(
+        metrics.mcc(z0, f0, method="spearman", level="block"))
+    assert got[("0", "irs_dim")] == pytest.approx(metrics.irs(z0, f0, level="dim").irs)
+    assert got[("0-1", BETWEEN)] == pytest.approx(metrics.mcc_between(
+        z0, codes[1].codes, method="spearman", level="block"))
+    again = evaluate_runs(root, cfgs, run_codes=codes)
+    pd.testing.assert_frame_equal(df, again)
+
+
+def test_unfinished_runs_are_skipped_with_a_warning(runs):
+    root, cfgs = runs
+    with pytest.warns(RuntimeWarning, match="seed7"):
+        got = encode_runs(root, [cfgs[0], tiny(7)], max_samples=50)
+    assert [rc.seed for rc in got] == [0]
+    assert got[0].names == ["pendulum_angle", "light_position", "shadow_length",
+                            "shadow_position"]
+
+
+def test_plots_one_panel_per_model_and_factor(codes):
+    fig = plot_importance(codes)  # two seeds of one model: one heatmap (lowest seed)
+    assert len(fig.axes) == 1 and "seed 0" in fig.axes[0].get_title()
+    fig = plot_block_scatter(codes, max_points=50)
+    assert len(fig.axes) == 4  # one row (one model) x four factors
+    assert "seed 0" in fig.axes[0].get_ylabel()
+
+
+# ---------------------------------------------------------------- known answers on codes
+def _rc(model, seed, z, f, dataset="toy"):
+    return RunCodes(dataset, model, seed, z, f, [f"f{i}" for i in range(f.shape[1])])
+
+
+def test_score_codes_perfect_and_permuted_codes():
+    rng = np.random.default_rng(0)
+    f = rng.uniform(-1, 1, (300, 3))
+    warped = np.c_[np.exp(2 * f[:, 2]), f[:, 0] ** 3, -f[:, 1]][:, :, None]  # (N, 3, 1)
+    df = score_codes([_rc("m", 0, warped, f), _rc("m", 1, warped[:, [2, 0, 1]], f)])
+    v = df.set_index(["seed", "metric"])["value"]
+    assert v[("0", "mcc_spearman")] == pytest.approx(1.0)
+    assert v[("1", "mcc_spearman_dim")] == pytest.approx(1.0)
+    assert v[("0-1", BETWEEN)] == pytest.approx(1.0)  # a permutation of the same codes
+    noise = rng.normal(size=(300, 3, 1))
+    bad = score_codes([_rc("m", 0, noise, f)], dim_metrics=())
+    assert bad["value"][bad["metric"] == "mcc_spearman"].item() < 0.3
+    assert not bad["metric"].str.endswith("_dim").any()
+    with pytest.raises(ValueError, match="dim metrics"):
+        score_codes([_rc("m", 0, noise, f)], dim_metrics=("nope",))
+
+
+def test_match_blocks_decomposes_block_mcc_and_projection_is_exact_for_linear():
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(200, 3))
+    z = np.stack([f[:, [2]] @ [[1.0, -2.0]], rng.normal(size=(200, 2)),
+                  f[:, [0]] @ [[0.5, 0.5]] + 0.3 * rng.normal(size=(200, 2))], 1)
+    block, corr = match_blocks(z, f, method="pearson")
+    assert block[2] == 0 and block[0] == 2
+    assert corr.mean() == pytest.approx(metrics.mcc(z, f, method="pearson", level="block"))
+    np.testing.assert_allclose(block_projection(z[:, 0], f[:, 2]), f[:, 2], atol=1e-10)
+    tab = per_factor_mcc([_rc("m", 3, z, f)])
+    assert list(tab.columns) == ["dataset", "model", "seed", "factor", "block", "corr"]
+    assert tab["corr"].mean() == pytest.approx(metrics.mcc(z, f, method="spearman",
+                                                           level="block"))
+
+
+# ---------------------------------------------------------------- summaries and files
+@pytest.fixture
+def hand():
+    rows = [("d", "a", "0", "mcc_spearman", 0.90), ("d", "a", "1", "mcc_spearman", 0.95),
+            ("d", "a", "2", "mcc_spearman", 1.00), ("d", "b", "0", "mcc_spearman", 0.50),
+            ("d", "b", "1", "mcc_spearman", 0.60), ("d", "b", "2", "mcc_spearman", 0.55),
+            ("d", "a", "0", "irs", 0.70), ("d", "b", "0", "irs", 0.80),
+            ("d", "a", "0-1", BETWEEN, 0.8)]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_summary_mean_std_and_display(hand):
+    s = summary_table(hand).set_index(["model", "metric"])
+    assert s.loc[("a", "mcc_spearman"), "mean"] == pytest.approx(0.95)
+    assert s.loc[("a", "mcc_spearman"), "std"] == pytest.approx(0.05)  # sample std (ddof 1)
+    assert s.loc[("a", "mcc_spearman"), "n"] == 3
+    assert s.loc[("a", "mcc_spearman"), "display"] == "0.95 ± 0.05"
+    assert s.loc[("b", "irs"), "display"] == "0.80"  # one seed: no spread to show
+    wide = wide_summary(summary_table(hand), ["irs", "mcc_spearman"])
+    assert list(wide.columns) == ["irs", "mcc_spearman"]
+    assert wide.loc[("d", "b"), "mcc_spearman"] == "0.55 ± 0.05"
+    with pytest.raises(ValueError, match="missing"):
+        summary_table(hand.drop(columns="seed"))
+
+
+def test_write_results_round_trip(hand, tmp_path):
+    tidy, summ = write_results(hand, tmp_path / "results", name="t")
+    assert tidy.name == "t_tidy.csv" and summ.name == "t_summary.csv"
+    back = read_tidy(tidy)
+    pd.testing.assert_frame_equal(back, hand)
+    assert back.loc[8, "seed"] == "0-1"
+    s = pd.read_csv(summ)
+    assert list(s.columns) == ["dataset", "model", "metric", "n", "mean", "std", "display"]
+    assert len(s) == 5
+
+
+def test_compare_models_verdicts_and_text(hand):
+    cmp = compare_models(hand, "a").set_index("metric")
+    assert cmp.loc["mcc_spearman", "verdict"] == "higher"  # 0.95 vs 0.55, se 0.04
+    assert cmp.loc["mcc_spearman", "best_baseline"] == "b"
+    assert cmp.loc["irs", "verdict"] == "one seed"
+    assert BETWEEN not in cmp.index  # b has no between-seed score to compare with
+    close = hand.copy()
+    close.loc[close["model"] == "b", "value"] += 0.38  # b: 0.88..0.98, within noise of a
+    assert compare_models(close, "a").set_index("metric").loc["mcc_spearman",
+                                                              "verdict"] == "within noise"
+    text = claims_markdown(compare_models(hand, "a"), *settings_adequate(1, 2, 256))
+    assert "too small to judge" in text and "1 epoch(s) < 20" in text and "0.95" in text
+    assert settings_adequate(40, 3, None) == (True, [])
