@@ -29,6 +29,10 @@ from .graph import CausalGraph
 # Soft bound on the affine log-scale: the loss rewards -log|det| expansion, so an unbounded s
 # runs to exp overflow; +-3 per node still scales a block by up to 20x.
 LOG_SCALE_BOUND = 3.0
+# Soft bound on the raw spline parameters: bin widths/heights stay within a factor e^6 of each
+# other and knot slopes within [0.05, 3], so the float32 inverse stays accurate (an unbounded
+# net drives slopes to nflows' 1e-3 floor, where inverting amplifies round-off 1000x).
+SPLINE_PARAM_BOUND = 3.0
 FLOW_KINDS = ("affine", "spline")
 
 DoValue = Tensor | float | Callable[[Tensor], Tensor]
@@ -122,6 +126,12 @@ class _LevelwiseMechanism(nn.Module):
         eps, ld = self.transform(z, z, None, inverse=True)
         return eps, ld.sum(1)
 
+    def jacobian_blocks(self, eps: Tensor) -> Tensor:
+        """Frobenius norms (n, n) of the k x k blocks dz_i/deps_j at one sample eps (n, k)."""
+        j = torch.autograd.functional.jacobian(
+            lambda e: self(e.reshape(1, self.n, self.k))[0].reshape(-1), eps.reshape(-1))
+        return j.reshape(self.n, self.k, self.n, self.k).pow(2).sum((1, 3)).sqrt()
+
     def _do_value(self, v: DoValue, ctx: Tensor, like: Tensor) -> Tensor:
         if callable(v):
             v = v(ctx)
@@ -156,6 +166,7 @@ class CausalFlow(_LevelwiseMechanism):
         if kind == "spline":
             # derivative bias with softplus(.) + min_derivative == 1: the spline starts as identity
             d0 = math.log(math.expm1(1 - DEFAULT_MIN_DERIVATIVE))
+            d0 = SPLINE_PARAM_BOUND * math.atanh(d0 / SPLINE_PARAM_BOUND)  # undo the soft bound
             b = self.net.b3.data[:, : self.n_spline].view(self.n, self.k, 3 * self.bins - 1)
             b[..., 2 * self.bins:] = d0
 
@@ -173,6 +184,7 @@ class CausalFlow(_LevelwiseMechanism):
                 return (x - t) * torch.exp(-s), -s.sum(-1)
             return x * torch.exp(s) + t, s.sum(-1)
         sp = p[..., : self.n_spline].reshape(*x.shape, 3 * self.bins - 1)
+        sp = SPLINE_PARAM_BOUND * torch.tanh(sp / SPLINE_PARAM_BOUND)
         w, h, d = sp[..., : self.bins], sp[..., self.bins: 2 * self.bins], sp[..., 2 * self.bins:]
         if inverse:
             y, ld = unconstrained_rational_quadratic_spline(

@@ -58,8 +58,8 @@ def test_inverse_and_logdet_match_autograd(kind, gname):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_float32_roundtrip_at_init_scale(kind):
-    f = make(PENDULUM_GRAPH, kind, k=4, std=0.05, dtype=torch.float32)
+def test_float32_roundtrip(kind):
+    f = make(PENDULUM_GRAPH, kind, k=4, std=0.15, dtype=torch.float32)
     eps = torch.randn(64, 4, 4)
     torch.testing.assert_close(f.inverse(f(eps)[0])[0], eps, atol=1e-4, rtol=1e-4)
 
