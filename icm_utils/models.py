@@ -104,6 +104,12 @@ class CausalModel(nn.Module):
         return z
 
     # shared pieces ---------------------------------------------------------------------------
+    def _data_init(self, x: Tensor) -> None:
+        # first training batch sets the decoder's per-pixel output bias (a buffer flag keeps it
+        # from happening again, also after load_state_dict)
+        if self.training and not bool(self.decoder.bias_ready):
+            self.decoder.init_output_bias(x)
+
     def decode(self, z: Tensor) -> Tensor:
         return torch.sigmoid(self.decoder(self.check_latents(z)))
 
@@ -207,6 +213,7 @@ class ICMVAE(CausalModel):
 
     def loss_terms(self, x: Tensor, u: Tensor | None, alpha: float, beta: float) -> dict:
         eps = self.abduct(x)
+        self._data_init(x)
         z, logdet = self.mechanism(eps)
         rec = bernoulli_nll(self.decoder(z), x)
         kl_eps = 0.5 * eps.pow(2).sum((1, 2))
@@ -257,6 +264,7 @@ class BetaVAE(CausalModel):
 
     def loss_terms(self, x: Tensor, u: Tensor | None, alpha: float, beta: float) -> dict:
         mu, logvar = self.posterior(x)
+        self._data_init(x)
         if u is not None:
             self.check_labels(u, x.shape[0])
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu) if self.training else mu
@@ -293,6 +301,9 @@ def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, labe
     unused = set(hparams) - set(_MODEL_HPARAMS[name])
     if unused:
         warnings.warn(f"{name} ignores hparams {sorted(unused)}", stacklevel=2)
+    if label_mean is None and name not in ("beta_vae", "icm_vae_noprior"):
+        warnings.warn(f"{name}: no label_mean/label_std given, labels enter the prior "
+                      f"unnormalised; pass prior.label_stats(train_labels)", stacklevel=2)
     hp = {key: hparams.get(key, HPARAM_DEFAULTS[key]) for key in _MODEL_HPARAMS[name]}
     args = (name, graph, resolution, k, label_mean, label_std, hp)
     if name == "beta_vae":

@@ -74,14 +74,26 @@ class ConvDecoder(nn.Module):
         self.deconv = nn.Sequential(
             up(2 * w, 2 * w), nn.ReLU(inplace=True), up(2 * w, w), nn.ReLU(inplace=True),
             up(w, w // 2), nn.ReLU(inplace=True), up(w // 2, 3))
+        # channels-last transposed convs run ~30% faster on CPU (oneDNN's native layout)
+        self.deconv.to(memory_format=torch.channels_last)
+        # Per-pixel output bias, set from the first training batch (init_output_bias): without it
+        # the nets spend epochs learning the near-white background before any content.
+        self.pixel_bias = nn.Parameter(torch.zeros(3, r, r))
+        self.register_buffer("bias_ready", torch.tensor(False))
+
+    @torch.no_grad()
+    def init_output_bias(self, x: Tensor) -> None:
+        """Data-dependent init (as ActNorm in Glow): output starts at the batch's mean image."""
+        self.pixel_bias.copy_(torch.logit(x.mean(0).clamp(0.01, 0.99)))
+        self.bias_ready.fill_(True)
 
     def forward(self, z: Tensor) -> Tensor:
         b = z.shape[0]
         h = self.fc(z.reshape(b, -1, 1)).reshape(b, self.groups * 2 * self.w, self.s, self.s)
-        out = self.deconv(h)
+        out = self.deconv(h.contiguous(memory_format=torch.channels_last)).contiguous()
         if self.groups > 1:
             out = out.reshape(b, self.groups, 3, self.resolution, self.resolution).sum(1)
-        return out
+        return out + self.pixel_bias
 
 
 def make_decoder(kind: str, resolution: int, n: int, k: int, width: int = 32) -> ConvDecoder:

@@ -79,3 +79,19 @@ def test_official_mlp_sizes():
     small_enc, small_dec = OfficialMLPEncoder(32, 3, 8), OfficialMLPDecoder(2, 4, 32, 3)
     assert small_enc(torch.rand(2, 3, 32, 32)).shape == (2, 16)
     assert small_dec(torch.randn(2, 8)).shape == (2, 3, 32, 32)
+
+
+def test_output_bias_init_starts_the_decoder_at_the_mean_image():
+    torch.manual_seed(0)
+    dec = make_decoder("joint", 32, 2, 2, width=8)
+    with torch.no_grad():
+        for m in dec.deconv:  # silence the conv path so only the bias is left
+            if hasattr(m, "weight"):
+                m.weight.zero_()
+                m.bias.zero_()
+    x = torch.rand(16, 3, 32, 32) * 0.5 + 0.4
+    assert not bool(dec.bias_ready)
+    dec.init_output_bias(x)
+    assert bool(dec.bias_ready)
+    out = torch.sigmoid(dec(torch.randn(3, 2, 2)))
+    torch.testing.assert_close(out, x.mean(0).expand(3, 3, 32, 32), atol=1e-5, rtol=1e-5)
