@@ -29,8 +29,9 @@ from .paths import ensure_dir
 COLUMNS = ["dataset", "model", "seed", "metric", "value"]
 DIM_METRICS = ("dci_disentanglement", "dci_completeness", "irs", "mcc_spearman")
 BETWEEN = "mcc_between_seeds"  # Spearman MCC between two seeds' representations
-# Metrics the paper's claims are about, and the direction that supports them.
+# Metrics the paper's claims are about (higher supports them).
 CLAIM_METRICS = ("mcc_spearman", "dci_disentanglement", "irs", BETWEEN)
+CLAIM_METRICS_WITH_DIM = CLAIM_METRICS + tuple(f"{m}_dim" for m in CLAIM_METRICS)
 
 
 @dataclass
@@ -43,6 +44,7 @@ class RunCodes:
     codes: np.ndarray  # (N, n_blocks, k)
     factors: np.ndarray  # (N, n_factors)
     names: list[str]  # factor names
+    aligned: bool = False  # block i is variable i by construction (a label prior ties them)
 
 
 # ---------------------------------------------------------------- encoding runs
@@ -72,7 +74,8 @@ def encode_runs(root: Path | str, cfgs: Iterable, split: str = "test",
         model, _ = load_run(root, cfg)
         z = encode_images(model, ds.images[idx])
         out.append(RunCodes(cfg.dataset, cfg.model, cfg.seed, z,
-                            ds.labels[idx].astype(np.float64), ds.names))
+                            ds.labels[idx].astype(np.float64), ds.names,
+                            aligned=bool(model.uses_labels)))
     if missing:
         warnings.warn(f"skipping unfinished runs: {missing}", RuntimeWarning, stacklevel=2)
     return out
@@ -188,12 +191,13 @@ def settings_adequate(epochs: int, n_seeds: int, n_train: int | None,
 
 
 def compare_models(df: pd.DataFrame, model: str, baselines: Sequence[str] | None = None,
-                   metric_names: Sequence[str] = CLAIM_METRICS, z: float = 2.0
+                   metric_names: Sequence[str] = CLAIM_METRICS_WITH_DIM, z: float = 2.0
                    ) -> pd.DataFrame:
     """``model`` against its best baseline per (dataset, metric); higher is better for all.
 
     verdict: "higher"/"lower" when |difference| > z * sqrt(se_a^2 + se_b^2) (standard errors
-    over seeds), "within noise" otherwise, "one seed" when a spread is unavailable.
+    over seeds), "within noise" otherwise, "no spread" when either has a single value (one seed,
+    or one pair of seeds for between-seed scores). Metrics missing for either side are skipped.
     """
     s = summary_table(df)
     rows = []
@@ -206,7 +210,7 @@ def compare_models(df: pd.DataFrame, model: str, baselines: Sequence[str] | None
         diff = a["mean"] - b["mean"]
         se = np.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"])
         if np.isnan(se):
-            verdict = "one seed"
+            verdict = "no spread"
         elif abs(diff) > z * se:
             verdict = "higher" if diff > 0 else "lower"
         else:
@@ -263,6 +267,10 @@ def per_factor_mcc(run_codes: Sequence[RunCodes], method: str = "spearman") -> p
     return pd.DataFrame(rows, columns=["dataset", "model", "seed", "factor", "block", "corr"])
 
 
+def _blocks_of(rc: RunCodes) -> np.ndarray:
+    return np.arange(rc.factors.shape[1]) if rc.aligned else match_blocks(rc.codes, rc.factors)[0]
+
+
 def block_projection(block: np.ndarray, factor: np.ndarray) -> np.ndarray:
     """Best linear projection of a block (N, k) onto a factor (N,): least-squares fit with
     intercept, in the factor's units. Its Pearson corr with the factor is their multiple corr."""
@@ -312,7 +320,54 @@ def explained_by_factor_sets(rc: RunCodes, graph, block_of: Sequence[int] | None
     return pd.DataFrame(rows, columns=["factor", "set", "r2"])
 
 
+def factor_set_table(run_codes: Sequence[RunCodes], graph, seed: int = 0,
+                     first_seed_only: bool = True) -> pd.DataFrame:
+    """``explained_by_factor_sets`` for each run, with dataset, model, seed, block and the
+    factor's role ("root" or "non-root") columns. Factor i's block: block i for aligned runs
+    (the prior's block of variable i), else the one Hungarian matching gives (as in MCC)."""
+    runs = _first_seed(run_codes) if first_seed_only else list(run_codes)
+    roots = {graph.names[i] for i in graph.roots()}
+    out = []
+    for rc in runs:
+        block_of = _blocks_of(rc)
+        t = explained_by_factor_sets(rc, graph, block_of=block_of, seed=seed)
+        t.insert(1, "block", np.repeat(block_of, len(FACTOR_SETS)))
+        t.insert(0, "seed", str(rc.seed))
+        t.insert(0, "model", rc.model)
+        t.insert(0, "dataset", rc.dataset)
+        t["role"] = np.where(t["factor"].isin(roots), "root", "non-root")
+        out.append(t)
+    return pd.concat(out, ignore_index=True)
+
+
+def identification_pattern(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean R^2 per (model, role) and factor set, from ``factor_set_table``."""
+    wide = table.pivot_table(index=["model", "role"], columns="set", values="r2", aggfunc="mean")
+    return wide[[c for c in FACTOR_SETS if c in wide.columns]].rename_axis(columns=None)
+
+
 # ---------------------------------------------------------------- plots
+def plot_factor_sets(table: pd.DataFrame):
+    """Bars of held-out R^2 per factor and factor set, one panel per model; returns fig."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    models = list(dict.fromkeys(table["model"]))
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.2), squeeze=False,
+                             sharey=True)
+    for ax, m in zip(axes[0], models, strict=True):
+        sns.barplot(data=table[table["model"] == m], x="factor", y="r2", hue="set",
+                    hue_order=list(FACTOR_SETS), ax=ax)
+        ax.set_title(f"{m}: each factor's block predicted from true factors", fontsize=9)
+        ax.set_ylim(min(0.0, table["r2"].min()), 1.05)
+        ax.set_ylabel("held-out R²")
+        if ax is not axes[0, -1] and ax.get_legend():
+            ax.get_legend().remove()
+    if axes[0, -1].get_legend():
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=7)
+    fig.tight_layout()
+    return fig
+
 def importance_matrix(rc: RunCodes, level: str = "block", seed: int = 0) -> pd.DataFrame:
     """DCI importance (latents x factors) of one run, labelled for a heatmap."""
     r = metrics.dci(rc.codes, rc.factors, level=level, seed=seed).importance
@@ -350,7 +405,7 @@ def plot_importance(run_codes: Sequence[RunCodes], level: str = "block", seed: i
                     fmt=".2f", cbar=False, annot_kws={"fontsize": 7})
         ax.set_title(f"{rc.dataset} · {rc.model} · seed {rc.seed}", fontsize=9)
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        ax.tick_params(axis="y", labelsize=7)
+        ax.tick_params(axis="y", labelsize=7, labelrotation=0)
     for ax in axes.flat[len(runs):]:
         ax.axis("off")
     fig.suptitle("DCI importance: which latent predicts which factor (columns sum to 1)")
@@ -361,7 +416,8 @@ def plot_importance(run_codes: Sequence[RunCodes], level: str = "block", seed: i
 def plot_block_scatter(run_codes: Sequence[RunCodes], max_points: int = 400,
                        method: str = "spearman"):
     """Rows: (dataset, model) at its lowest seed; columns: factors. Each panel plots the true
-    factor against the best linear projection of its matched block; returns fig."""
+    factor against the best linear projection of its block (block i for aligned runs, else the
+    matched one); returns fig."""
     import matplotlib.pyplot as plt
 
     runs = _first_seed(run_codes)
@@ -370,7 +426,8 @@ def plot_block_scatter(run_codes: Sequence[RunCodes], max_points: int = 400,
     nf = max(rc.factors.shape[1] for rc in runs)
     fig, axes = plt.subplots(len(runs), nf, figsize=(2.3 * nf, 2.2 * len(runs)), squeeze=False)
     for row, rc in zip(axes, runs, strict=True):
-        block, corr = match_blocks(rc.codes, rc.factors, method)
+        block = _blocks_of(rc)
+        corr = _block_corr(rc.codes, rc.factors, method)[np.arange(len(block)), block]
         pts = _pick(np.arange(len(rc.factors)), max_points)
         for i, ax in enumerate(row):
             if i >= rc.factors.shape[1]:
@@ -387,7 +444,7 @@ def plot_block_scatter(run_codes: Sequence[RunCodes], max_points: int = 400,
             if i == 0:
                 ax.set_ylabel(f"{rc.model}\n(seed {rc.seed})", fontsize=8)
     fig.supxlabel("true factor")
-    fig.supylabel("linear projection of the matched block", x=-0.01)
+    fig.supylabel("linear projection of the factor's block", x=-0.01)
     fig.tight_layout()
     return fig
 
@@ -409,7 +466,9 @@ def plot_metric_bars(df: pd.DataFrame, metric_names: Sequence[str] = CLAIM_METRI
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("")
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        if ax is not axes[0, -1] and ax.get_legend():
+        if ax.get_legend() and (ax is not axes[0, -1] or sub["dataset"].nunique() == 1):
             ax.get_legend().remove()
+    if axes[0, -1].get_legend():
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=7)
     fig.tight_layout()
     return fig

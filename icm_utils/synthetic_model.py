@@ -242,7 +242,7 @@ def synthetic_identifiability(scm: SyntheticSCM, variants: Sequence[str] = VARIA
             model, _ = train_synthetic(scm, cfg, data)
             secs.append(("synthetic", v, str(s), "train_seconds", time.perf_counter() - t0))
             codes.append(RunCodes("synthetic", v, s, encode(model, data.x_test), data.z_test,
-                                  scm.names))
+                                  scm.names, aligned=model.prior is not None))
     df = score_codes(codes, level="block", seed=metric_seed, dim_metrics=())
     df = pd.concat([df, pd.DataFrame(secs, columns=COLUMNS)], ignore_index=True)
     return df, codes

@@ -19,10 +19,14 @@ from icm_utils.analysis import (  # noqa: E402
     compare_models,
     encode_runs,
     evaluate_runs,
+    factor_set_table,
+    identification_pattern,
     match_blocks,
     per_factor_mcc,
     plot_block_scatter,
+    plot_factor_sets,
     plot_importance,
+    plot_metric_bars,
     read_tidy,
     score_codes,
     settings_adequate,
@@ -86,7 +90,7 @@ def test_unfinished_runs_are_skipped_with_a_warning(runs):
     root, cfgs = runs
     with pytest.warns(RuntimeWarning, match="seed7"):
         got = encode_runs(root, [cfgs[0], tiny(7)], max_samples=50)
-    assert [rc.seed for rc in got] == [0]
+    assert [rc.seed for rc in got] == [0] and got[0].aligned  # icm_vae's prior ties blocks
     assert got[0].names == ["pendulum_angle", "light_position", "shadow_length",
                             "shadow_position"]
 
@@ -136,6 +140,25 @@ def test_match_blocks_decomposes_block_mcc_and_projection_is_exact_for_linear():
                                                            level="block"))
 
 
+def test_factor_sets_tell_elementwise_from_ancestral_mixing():
+    from icm_utils.graph import CausalGraph
+
+    g = CausalGraph(["a", "b", "c"], [("a", "b")])
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(600, 3))
+    # block 0 = a (elementwise), block 1 = b mixed with its parent a, block 2 = c cubed
+    z = np.stack([f[:, 0], f[:, 1] + 2 * f[:, 0], f[:, 2] ** 3], 1)[:, :, None]
+    rc = RunCodes("toy", "m", 0, z, f, ["a", "b", "c"], aligned=True)
+    t = factor_set_table([rc], g).set_index(["factor", "set"])["r2"]
+    assert t[("a", "own")] > 0.95 and t[("c", "own")] > 0.95
+    assert t[("b", "own")] < 0.4  # b alone explains 1/5 of the block's variance
+    assert t[("b", "own+parents")] > 0.9 and t[("b", "own+ancestors")] > 0.9
+    table = factor_set_table([rc], g)
+    pat = identification_pattern(table)
+    assert pat.loc[("m", "non-root"), "own"] < 0.7 < pat.loc[("m", "root"), "own"]
+    assert len(plot_factor_sets(table).axes) == 1
+
+
 # ---------------------------------------------------------------- summaries and files
 @pytest.fixture
 def hand():
@@ -176,7 +199,7 @@ def test_compare_models_verdicts_and_text(hand):
     cmp = compare_models(hand, "a").set_index("metric")
     assert cmp.loc["mcc_spearman", "verdict"] == "higher"  # 0.95 vs 0.55, se 0.04
     assert cmp.loc["mcc_spearman", "best_baseline"] == "b"
-    assert cmp.loc["irs", "verdict"] == "one seed"
+    assert cmp.loc["irs", "verdict"] == "no spread"
     assert BETWEEN not in cmp.index  # b has no between-seed score to compare with
     close = hand.copy()
     close.loc[close["model"] == "b", "value"] += 0.38  # b: 0.88..0.98, within noise of a
@@ -185,3 +208,10 @@ def test_compare_models_verdicts_and_text(hand):
     text = claims_markdown(compare_models(hand, "a"), *settings_adequate(1, 2, 256))
     assert "too small to judge" in text and "1 epoch(s) < 20" in text and "0.95" in text
     assert settings_adequate(40, 3, None) == (True, [])
+
+
+def test_metric_bars_one_panel_per_available_metric(hand):
+    fig = plot_metric_bars(hand)
+    assert [ax.get_title() for ax in fig.axes] == ["mcc_spearman", "irs", BETWEEN]
+    with pytest.raises(ValueError, match="none of"):
+        plot_metric_bars(hand, ["nope"])
