@@ -37,11 +37,16 @@ TERMS = ("rec", "kl_eps", "logdet", "kl_prior")
 
 def warmup(epoch: float, total_epochs: int, alpha_max: float = 0.1, beta_max: float = 1.2,
            ramp_fraction: float = 94 / 101) -> tuple[float, float]:
-    """(alpha, beta) rising linearly from 0 at epoch 0 to their maxima at ramp_fraction*total."""
+    """(alpha, beta) rising linearly from 0 at epoch 0 to their maxima.
+
+    As the official schedule: over R = round(ramp_fraction * total) epochs, t = epoch / (R - 1),
+    so with 101 epochs the maxima are reached at epoch index 93 (the 94th epoch) and kept.
+    """
     if total_epochs <= 0 or not 0 < ramp_fraction <= 1:
         raise ValueError(f"need total_epochs > 0 and 0 < ramp_fraction <= 1, got "
                          f"{total_epochs}, {ramp_fraction}")
-    f = min(1.0, max(0.0, epoch / (ramp_fraction * total_epochs)))
+    ramp = max(1, round(ramp_fraction * total_epochs) - 1)
+    f = min(1.0, max(0.0, epoch / ramp))
     return alpha_max * f, beta_max * f
 
 

@@ -86,10 +86,10 @@ class TrainConfig:
 
 
 def warmup_weights(epoch: int, cfg: TrainConfig) -> tuple[float, float]:
-    """alpha, beta rise linearly from 0 and reach their max at ramp_fraction of the epochs."""
-    ramp = max(1, round(cfg.ramp_fraction * cfg.epochs) - 1)
-    t = min(1.0, epoch / ramp)
-    return cfg.alpha_max * t, cfg.beta_max * t
+    """alpha, beta for this epoch under the config's (official) linear warm-up."""
+    from .models import warmup
+
+    return warmup(epoch, cfg.epochs, cfg.alpha_max, cfg.beta_max, cfg.ramp_fraction)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:

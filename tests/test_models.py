@@ -240,9 +240,10 @@ def test_attributes_and_warmup():
         assert m.uses_labels == (name not in ("beta_vae", "icm_vae_noprior"))
         assert m.uses_graph == (name != "beta_vae")
     assert warmup(0, 101) == (0.0, 0.0)
-    assert warmup(47, 101) == pytest.approx((0.05, 0.6))
-    assert warmup(94, 101) == pytest.approx((0.1, 1.2))
+    assert warmup(31, 101) == pytest.approx((0.1 / 3, 1.2 / 3))  # t = epoch / 93, as official
+    assert warmup(92, 101)[1] < 1.2
+    assert warmup(93, 101) == pytest.approx((0.1, 1.2))
     assert warmup(100, 101) == pytest.approx((0.1, 1.2))
-    assert warmup(5, 10, 1.0, 0.05, ramp_fraction=0.5) == pytest.approx((1, 0.05))
+    assert warmup(4, 10, 1.0, 0.05, ramp_fraction=0.5) == pytest.approx((1, 0.05))
     with pytest.raises(ValueError):
         warmup(0, 0)
