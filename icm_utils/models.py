@@ -121,6 +121,24 @@ class CausalModel(nn.Module):
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
 
+    @torch.no_grad()
+    def generate(self, u: Tensor | None = None, n: int | None = None) -> Tensor:
+        """New images (B, 3, r, r). Labelled models given labels u: each block is its prior mean,
+        computed ancestrally (level by level, so every block sees generated parents). Otherwise
+        z = f(eps) with eps ~ N(0, I) through the model's mechanism (beta_vae: z = eps)."""
+        if u is not None and self.uses_labels:
+            u = self.check_labels(u)
+            z = torch.zeros(u.shape[0], self.n, self.k, device=u.device)
+            for level in self.graph.levels():
+                z[:, level] = self.prior.mean(u, z)[:, level]
+            return self.decode(z)
+        n = n if n is not None else (len(u) if u is not None else None)
+        if not isinstance(n, int) or n <= 0:
+            raise ValueError(f"generate needs labels u (B, {self.n}) or a positive n, got n={n!r}")
+        z = torch.randn(n, self.n, self.k, device=self.map_slope.device)
+        mechanism = getattr(self, "mechanism", None)
+        return self.decode(mechanism(z)[0] if mechanism is not None else z)
+
     def latent_index(self, i: str | int) -> int:
         """The latent block that represents variable i (a matched block once a map is fitted)."""
         i = self.graph.index(i)
