@@ -208,11 +208,7 @@ def block_movement(model, cfset: CounterfactualSet, batch_size: int = 256) -> np
 
 def allowed_movement(graph) -> np.ndarray:
     """A[i, j] = 1 where intervening on j may move factor i (i == j or i descends from j)."""
-    a = np.eye(graph.n)
-    for j in range(graph.n):
-        for i in graph.descendants(j):
-            a[i, j] = 1
-    return a
+    return np.eye(graph.n) + graph.ancestor_matrix().T
 
 
 def robustness_score(movement: np.ndarray, allowed: np.ndarray) -> float:
