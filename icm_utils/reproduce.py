@@ -172,7 +172,8 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
                                  "use it with --profile smoke and no --set")
         steps = plan(profile, None, only, None)
     else:
-        out = Path(out) if out else RUNS_DIR / f"{profile}-{time.strftime('%Y%m%d-%H%M%S')}"
+        # absolute: the notebooks execute with notebooks/ as their working directory
+        out = Path(out).resolve() if out else RUNS_DIR / f"{profile}-{time.strftime('%Y%m%d-%H%M%S')}"
         steps = plan(profile, overrides, only, out)
         (out / "figures").mkdir(parents=True, exist_ok=True)
     for name, params in steps:

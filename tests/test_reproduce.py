@@ -82,3 +82,13 @@ def test_run_executes_the_plan_into_one_folder(monkeypatch, tmp_path):
     (name, dst, params), = calls
     assert name == "03_training" and dst == str(out / "03_training.ipynb")
     assert params["EPOCHS"] == 3 and params["RUN_DIR"] == str(out)
+
+
+def test_relative_out_folder_is_made_absolute(monkeypatch, tmp_path):
+    import papermill
+
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, parameters, **k: seen.append(parameters))
+    out = rp.run("default", out=Path("rel"), only=["03_training"])
+    assert out == tmp_path / "rel" and seen[0]["RUN_DIR"] == str(tmp_path / "rel")
