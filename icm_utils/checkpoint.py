@@ -23,6 +23,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results should be readable like any file
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
