@@ -144,11 +144,14 @@ def _safe_run(cfg_dict: dict, root: str, threads: int | None) -> dict:
 
 
 def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local",
-          n_workers: int = 2, progress: bool = True):
+          n_workers: int = 1, progress: bool = True):
     """Train independent runs; return a DataFrame of their status.
 
-    scheduler: "local" (an embedded Dask LocalCluster, one thread per worker), "sync" (in this
-    process, one after another), or a Dask scheduler address ("tcp://host:8786").
+    scheduler: "local" (an embedded Dask LocalCluster of `n_workers` processes sharing this
+    machine's cores), "sync" (in this process, one after another), or a Dask scheduler address
+    ("tcp://host:8786"). One worker is the default: on 2 cores, two single-threaded runs in
+    parallel were slower than one after the other with both threads (and a lone last run then
+    idles a core); raise `n_workers` on machines with many cores.
     Finished runs are skipped; a failed run is reported and does not stop the others.
     """
     import pandas as pd
@@ -164,14 +167,18 @@ def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local
         return pd.DataFrame(results)
     from dask.distributed import Client, LocalCluster, as_completed
 
+    import os
+
+    threads = None
     if scheduler == "local":
+        threads = max(1, (os.cpu_count() or 1) // n_workers)
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40)
         client = Client(cluster)
     else:
         cluster, client = None, Client(scheduler)
     try:
-        futures = [client.submit(_safe_run, c.to_dict(), root, 1, pure=False) for c in cfgs]
+        futures = [client.submit(_safe_run, c.to_dict(), root, threads, pure=False) for c in cfgs]
         results = []
         for fut in tqdm(as_completed(futures), total=len(futures), disable=not progress):
             results.append(fut.result())
