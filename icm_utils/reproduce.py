@@ -187,13 +187,13 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
     if inplace:
         return NOTEBOOKS_DIR
     if publish:
-        for sub, dest in (("results", RESULTS_DIR), ("figures", FIGURES_DIR)):
+        for sub, dest in (("results", RESULTS_DIR / profile), ("figures", FIGURES_DIR)):
             if (out / sub).exists():
-                dest.mkdir(exist_ok=True)
+                dest.mkdir(parents=True, exist_ok=True)
                 for f in (out / sub).iterdir():
                     if f.is_file():
                         shutil.copy2(f, dest / f.name)
-        print(f"[reproduce] published tables to {RESULTS_DIR} and figures to {FIGURES_DIR}")
+        print(f"[reproduce] published tables to {RESULTS_DIR / profile} and figures to {FIGURES_DIR}")
     print(f"[reproduce] run folder: {out}")
     return out
 
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inplace", action="store_true",
                    help="execute the notebooks in place with their defaults (refresh stored outputs)")
     p.add_argument("--publish", action="store_true",
-                   help="copy the run's result tables and figures into results/ and figures/")
+                   help="copy the run's result tables into results/<profile>/ and its figures into figures/")
     a = p.parse_args(argv)
     try:
         run(a.profile, a.out, _parse_set(a.set), a.only, a.inplace, a.publish)
