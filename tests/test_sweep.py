@@ -51,3 +51,16 @@ def test_changed_config_is_not_skipped(tmp_path):
 def test_duplicate_runs_rejected(tmp_path):
     with pytest.raises(ValueError, match="duplicate"):
         sweep([smoke(), smoke()], tmp_path, scheduler="sync")
+
+
+def test_sweep_on_a_remote_scheduler_address(tmp_path):
+    # a scheduler reached by its address, as a user's cluster would be
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=40) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")
+        df = sweep([smoke("causal_vae", 5)], tmp_path, scheduler=cluster.scheduler_address,
+                   progress=False)
+    assert list(df["status"]) == ["done"]
+    assert is_done(tmp_path, smoke("causal_vae", 5))
