@@ -16,7 +16,15 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError
-from .train import TrainConfig, fit, images_to_tensor, load_model, run_config, save_history, write_json
+from .train import (
+    TrainConfig,
+    fit,
+    images_to_tensor,
+    load_model,
+    run_config,
+    save_history,
+    write_json,
+)
 
 
 def run_dir_for(root: Path | str, cfg: TrainConfig) -> Path:
@@ -165,9 +173,9 @@ def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local
     if scheduler == "sync":
         results = [_safe_run(c.to_dict(), root, None) for c in tqdm(cfgs, disable=not progress)]
         return pd.DataFrame(results)
-    from dask.distributed import Client, LocalCluster, as_completed
-
     import os
+
+    from dask.distributed import Client, LocalCluster, as_completed
 
     threads = None
     if scheduler == "local":

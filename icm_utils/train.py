@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, atomic_write_text, load_into, read_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    atomic_write_text,
+    load_into,
+    read_checkpoint,
+    save_checkpoint,
+)
 from .utils import auto_device, seed_everything
 
 DATASETS = ("pendulum", "flow")

@@ -134,7 +134,8 @@ class InterventionExplorer:
                 + ("<th>model cf (probe)</th>" if "model_cf_labels" in self.state else "") + "</tr>"]
         for i, n in enumerate(self.graph.names):
             role = "intervened" if i == j else ("descendant" if i in desc else "—")
-            cells = [n, role, f"{self.state['factual_labels'][i]:.2f}", f"{self.state['true_cf_labels'][i]:.2f}"]
+            cells = [n, role, f"{self.state['factual_labels'][i]:.2f}",
+                     f"{self.state['true_cf_labels'][i]:.2f}"]
             if "model_cf_labels" in self.state:
                 cells.append(f"{self.state['model_cf_labels'][i]:.2f}")
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")

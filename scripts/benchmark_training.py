@@ -24,7 +24,6 @@ OFFICIAL = "official_size"
 
 def official_reference(graph, k, label_mean, label_std, resolution):
     """The official architecture's sizes around this package's flow and prior (benchmark only)."""
-    import torch
     from torch import nn
 
     from icm_utils.mechanisms import CausalFlow
