@@ -25,9 +25,11 @@ _ALL_MODELS = ["icm_vae", "icm_vae_spline", "icm_vae_noprior", "beta_vae", "caus
 _KEY_MODELS = ["icm_vae", "icm_vae_noprior", "beta_vae", "causal_vae"]
 
 # Per-notebook overrides of the notebooks' own (smoke) defaults. The profiles sweep with
-# SCHEDULER="sync": on a 2-core machine a run inside a Dask worker measured ~10 s per Pendulum
-# epoch against ~5.5 s in-process (and 2 single-threaded workers were no faster), so Dask pays
-# off only with more cores or a remote cluster: --set SCHEDULER=local or SCHEDULER=tcp://host:8786.
+# SCHEDULER="sync": on a 2-core machine training inside a Dask LocalCluster measured 1.6-1.8x
+# slower than in-process (~10 s vs ~5.5 s per Pendulum epoch), also for a subprocess launched
+# from the worker and with OMP/MALLOC settings changed, while the cluster's own processes kept
+# part of a core busy; so Dask pays off with more cores or a remote cluster:
+# --set SCHEDULER=local or SCHEDULER=tcp://host:8786.
 PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {nb: {} for nb in NOTEBOOKS},
     "default": {
