@@ -29,7 +29,7 @@ from .mechanisms import CausalFlow
 from .models import warmup
 from .prior import CausalPrior, label_stats
 from .synthetic import SyntheticSCM
-from .utils import seed_everything
+from .utils import field_errors, seed_everything
 
 VARIANTS = ("icm", "noprior")
 # sigma floor: the Gaussian NLL rewards sigma -> 0 without bound once x is fitted, which would
@@ -118,23 +118,12 @@ class SynthConfig:
         errs = []
         if self.variant not in VARIANTS:
             errs.append(f"variant={self.variant!r} is not one of {VARIANTS}")
-        for name in ("epochs", "n_train", "n_test", "batch_size", "k", "hidden", "flow_hidden"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-                errs.append(f"{name} must be a positive integer, got {v!r}")
-        if self.n_test < metrics.MIN_SAMPLES:
+        errs += field_errors(self, positive_ints=("epochs", "n_train", "n_test", "batch_size", "k",
+                                                  "hidden", "flow_hidden"),
+                             nonneg_ints=("seed", "data_seed"), positive=("lr", "ramp_fraction"),
+                             nonneg_finite=("alpha_max", "beta_max", "label_noise"))
+        if isinstance(self.n_test, int) and self.n_test < metrics.MIN_SAMPLES:
             errs.append(f"n_test must be >= {metrics.MIN_SAMPLES} for the metrics")
-        for name in ("lr", "ramp_fraction"):
-            if not getattr(self, name) > 0:
-                errs.append(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("alpha_max", "beta_max", "label_noise"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                errs.append(f"{name} must be a finite number >= 0, got {v!r}")
-        for name in ("seed", "data_seed"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                errs.append(f"{name} must be a non-negative integer, got {v!r}")
         if errs:
             raise ValueError("invalid synthetic config:\n  - " + "\n  - ".join(errs))
         return self

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from .checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from .utils import auto_device, seed_everything
+from .utils import auto_device, field_errors, seed_everything
 
 DATASETS = ("pendulum", "flow")
 
@@ -54,25 +53,13 @@ class TrainConfig:
             errors.append(f"dataset={self.dataset!r} is not one of {DATASETS}")
         if self.model not in MODEL_NAMES:
             errors.append(f"model={self.model!r} is not one of {MODEL_NAMES}")
-        for name in ("epochs", "batch_size", "k", "resolution", "n_random"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
-                errors.append(f"{name} must be a positive integer, got {v!r}")
+        errors += field_errors(self, positive_ints=("epochs", "batch_size", "k", "resolution", "n_random"),
+                               nonneg_ints=("seed", "data_seed"), positive=("lr",),
+                               nonneg_finite=("alpha_max", "beta_max", "noise_std"))
         if self.n_train is not None and (not isinstance(self.n_train, int) or self.n_train <= 0):
             errors.append(f"n_train must be None or a positive integer, got {self.n_train!r}")
-        for name in ("lr",):
-            if not (isinstance(getattr(self, name), (int, float)) and getattr(self, name) > 0):
-                errors.append(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("alpha_max", "beta_max", "noise_std"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or v < 0 or not math.isfinite(v):
-                errors.append(f"{name} must be a finite number >= 0, got {v!r}")
         if not 0 < self.ramp_fraction <= 1:
             errors.append(f"ramp_fraction must be in (0, 1], got {self.ramp_fraction!r}")
-        for name in ("seed", "data_seed"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                errors.append(f"{name} must be a non-negative integer, got {v!r}")
         if self.data_mode not in ("grid", "random"):
             errors.append(f"data_mode={self.data_mode!r} is not 'grid' or 'random'")
         if errors:

@@ -1,6 +1,7 @@
 """Seeding, devices and small shared helpers."""
 from __future__ import annotations
 
+import math
 import os
 import random
 
@@ -31,3 +32,29 @@ def as_rng(seed_or_rng: int | np.random.Generator | None) -> np.random.Generator
     if isinstance(seed_or_rng, np.random.Generator):
         return seed_or_rng
     return np.random.default_rng(seed_or_rng)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def field_errors(obj, *, positive_ints=(), nonneg_ints=(), positive=(), nonneg_finite=()) -> list[str]:
+    """Messages for a config's fields that break the named rules (shared by every config class)."""
+    errs = []
+    for name in positive_ints:
+        v = getattr(obj, name)
+        if not _is_int(v) or v <= 0:
+            errs.append(f"{name} must be a positive integer, got {v!r}")
+    for name in nonneg_ints:
+        v = getattr(obj, name)
+        if not _is_int(v) or v < 0:
+            errs.append(f"{name} must be a non-negative integer, got {v!r}")
+    for name in positive:
+        v = getattr(obj, name)
+        if not (isinstance(v, (int, float)) and v > 0):
+            errs.append(f"{name} must be > 0, got {v!r}")
+    for name in nonneg_finite:
+        v = getattr(obj, name)
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            errs.append(f"{name} must be a finite number >= 0, got {v!r}")
+    return errs
