@@ -38,14 +38,21 @@ def is_done(root: Path | str, cfg: TrainConfig) -> bool:
     try:
         if json.loads((rd / "done.json").read_text())["train"] != cfg.to_dict():
             return False
-        from .checkpoint import check_compatible, read_checkpoint
-        from .models import model_from_config
-
-        ckpt = read_checkpoint(rd / "checkpoint.pt")
-        check_compatible(model_from_config(ckpt["config"]["model_config"]), ckpt)
+        _check_resumable(rd / "checkpoint.pt", cfg)
         return True
     except (OSError, ValueError, KeyError, CheckpointError):
         return False
+
+
+def _check_resumable(ck: Path, cfg: TrainConfig) -> None:
+    """Raise CheckpointError unless `ck` was trained with `cfg` and fits the current code's model."""
+    from .checkpoint import check_compatible, read_checkpoint
+    from .models import model_from_config
+
+    ckpt = read_checkpoint(ck)
+    if ckpt["config"].get("train") != cfg.to_dict():
+        raise CheckpointError("trained with another config")
+    check_compatible(model_from_config(ckpt["config"]["model_config"]), ckpt)
 
 
 def load_training_data(cfg: TrainConfig):
@@ -115,17 +122,11 @@ def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,
 
 def _drop_stale(rd: Path, cfg: TrainConfig) -> None:
     """Remove a checkpoint that cannot be resumed: other config or an older network's weights."""
-    from .checkpoint import check_compatible, read_checkpoint
-    from .models import model_from_config
-
     ck = rd / "checkpoint.pt"
     if not ck.exists():
         return
     try:
-        ckpt = read_checkpoint(ck)
-        if ckpt["config"].get("train") != cfg.to_dict():
-            raise CheckpointError("trained with another config")
-        check_compatible(model_from_config(ckpt["config"]["model_config"]), ckpt)
+        _check_resumable(ck, cfg)
     except (CheckpointError, KeyError, ValueError) as e:
         import warnings
 
