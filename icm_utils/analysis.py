@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linear_sum_assignment
-from scipy.stats import rankdata
 
 from . import metrics
 from .paths import ensure_dir
@@ -237,38 +235,20 @@ def claims_markdown(cmp: pd.DataFrame, adequate: bool, reasons: Sequence[str] = 
 
 
 # ---------------------------------------------------------------- matching and projections
-def _block_corr(codes: np.ndarray, factors: np.ndarray, method: str = "spearman") -> np.ndarray:
-    """|corr| (n_factors, n_blocks): multiple correlation of factor i with block j."""
-    if method == "spearman":
-        codes = rankdata(codes, axis=0)
-        factors = rankdata(factors, axis=0)
-    return np.array([[metrics.first_canonical_corr(factors[:, [i]], codes[:, j])
-                      for j in range(codes.shape[1])] for i in range(factors.shape[1])])
-
-
-def match_blocks(codes: np.ndarray, factors: np.ndarray, method: str = "spearman"
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(block of each factor, its |corr|) after Hungarian matching, as block-level MCC does;
-    the mean of the second array is ``metrics.mcc(..., level="block")``."""
-    c = _block_corr(np.asarray(codes, float), np.asarray(factors, float), method)
-    rows, cols = linear_sum_assignment(c, maximize=True)
-    block = np.full(c.shape[0], -1)
-    block[rows] = cols
-    return block, c[rows, cols][np.argsort(rows)]
-
-
 def per_factor_mcc(run_codes: Sequence[RunCodes], method: str = "spearman") -> pd.DataFrame:
     """Tidy (dataset, model, seed, factor, block, corr): block-level MCC split by factor."""
     rows = []
     for rc in run_codes:
-        block, corr = match_blocks(rc.codes, rc.factors, method)
+        block, corr = metrics.match_blocks(rc.codes, rc.factors, method=method)
         rows += [(rc.dataset, rc.model, str(rc.seed), name, int(b), float(c))
                  for name, b, c in zip(rc.names, block, corr, strict=True)]
     return pd.DataFrame(rows, columns=["dataset", "model", "seed", "factor", "block", "corr"])
 
 
 def _blocks_of(rc: RunCodes) -> np.ndarray:
-    return np.arange(rc.factors.shape[1]) if rc.aligned else match_blocks(rc.codes, rc.factors)[0]
+    if rc.aligned:
+        return np.arange(rc.factors.shape[1])
+    return metrics.match_blocks(rc.codes, rc.factors, method="spearman")[0]
 
 
 def block_projection(block: np.ndarray, factor: np.ndarray) -> np.ndarray:
@@ -427,7 +407,7 @@ def plot_block_scatter(run_codes: Sequence[RunCodes], max_points: int = 400,
     fig, axes = plt.subplots(len(runs), nf, figsize=(2.3 * nf, 2.2 * len(runs)), squeeze=False)
     for row, rc in zip(axes, runs, strict=True):
         block = _blocks_of(rc)
-        corr = _block_corr(rc.codes, rc.factors, method)[np.arange(len(block)), block]
+        corr = metrics.block_corr(rc.codes, rc.factors, method=method)[np.arange(len(block)), block]
         pts = _pick(np.arange(len(rc.factors)), max_points)
         for i, ax in enumerate(row):
             if i >= rc.factors.shape[1]:

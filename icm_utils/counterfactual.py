@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .metrics import match_blocks
 from .train import images_to_tensor
 from .utils import seed_everything
 
@@ -166,24 +167,6 @@ def role_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- interventional robustness
-def match_blocks(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """perm[i] = the learned block that best explains factor i (Hungarian on linear R^2).
-
-    Models supervised by labels align block i with factor i by construction; unsupervised ones
-    (beta-VAE) get their best one-to-one assignment, so all are judged on the same footing."""
-    from scipy.optimize import linear_sum_assignment
-
-    n = labels.shape[1]
-    r2 = np.zeros((n, z.shape[1]))
-    for b in range(z.shape[1]):
-        a = np.c_[z[:, b], np.ones(len(z))]
-        coef, *_ = np.linalg.lstsq(a, labels, rcond=None)
-        resid = labels - a @ coef
-        r2[:, b] = 1 - resid.var(0) / (labels.var(0) + 1e-12)
-    _, perm = linear_sum_assignment(-r2)
-    return perm
-
-
 @torch.no_grad()
 def block_movement(model, cfset: CounterfactualSet, batch_size: int = 256) -> np.ndarray:
     """M[i, j]: mean |change| of the learned block matched to factor i (in units of its spread)
@@ -193,7 +176,8 @@ def block_movement(model, cfset: CounterfactualSet, batch_size: int = 256) -> np
 
     g = model.graph
     z0 = encode_images(model, cfset.images, batch_size)            # (U,n,k)
-    perm = match_blocks(z0, cfset.labels)
+    # matched for every model, supervised or not, so all are judged on the same footing
+    perm = match_blocks(z0, cfset.labels)[0]
     z0 = z0[:, perm]
     scale = z0.reshape(len(z0), g.n, -1).std(0).mean(-1) + 1e-8     # (n,)
     m = np.zeros((g.n, g.n))

@@ -256,6 +256,35 @@ def _matched_mean(c: np.ndarray) -> float:
     return float(c[rows, cols].mean())
 
 
+def block_corr(z, factors, *, method: str = "pearson") -> np.ndarray:
+    """|corr| (n_factors, n_blocks): multiple correlation of factor i with block j, i.e.
+    sqrt(R^2) of a least-squares fit with intercept (on ranks for spearman)."""
+    z, f = _check(z, factors, "block")
+    if method not in ("pearson", "spearman"):
+        raise ValueError("method must be 'pearson' or 'spearman'")
+    lat = _groups(z, "block")
+    if method == "spearman":
+        f, lat = _ranks(f), [_ranks(x) for x in lat]
+    return _corr_matrix([f[:, [i]] for i in range(f.shape[1])], lat)
+
+
+def match_blocks(z, factors, *, method: str = "pearson") -> tuple[np.ndarray, np.ndarray]:
+    """(block of each factor, its |corr|): the Hungarian one-to-one matching of block MCC.
+
+    The one matching used wherever a learned block is paired with a true factor (block MCC,
+    per-factor tables and plots, label maps of unsupervised models, interventional
+    robustness), so they agree. ``corr.mean()`` is ``mcc(z, factors, level="block")``.
+    """
+    c = block_corr(z, factors, method=method)
+    if c.shape[1] < c.shape[0]:
+        raise ValueError(f"matching needs at least as many blocks ({c.shape[1]}) as factors "
+                         f"({c.shape[0]})")
+    rows, cols = linear_sum_assignment(c, maximize=True)
+    block = np.full(c.shape[0], -1)
+    block[rows] = cols
+    return block, c[rows, cols][np.argsort(rows)]
+
+
 def mcc(z, factors, *, method: str = "pearson", level: str = "dim") -> float:
     """Mean |correlation| between factors and latents after Hungarian one-to-one matching.
 

@@ -21,7 +21,6 @@ from icm_utils.analysis import (  # noqa: E402
     evaluate_runs,
     factor_set_table,
     identification_pattern,
-    match_blocks,
     per_factor_mcc,
     plot_block_scatter,
     plot_factor_sets,
@@ -130,7 +129,7 @@ def test_match_blocks_decomposes_block_mcc_and_projection_is_exact_for_linear():
     f = rng.normal(size=(200, 3))
     z = np.stack([f[:, [2]] @ [[1.0, -2.0]], rng.normal(size=(200, 2)),
                   f[:, [0]] @ [[0.5, 0.5]] + 0.3 * rng.normal(size=(200, 2))], 1)
-    block, corr = match_blocks(z, f, method="pearson")
+    block, corr = metrics.match_blocks(z, f, method="pearson")
     assert block[2] == 0 and block[0] == 2
     assert corr.mean() == pytest.approx(metrics.mcc(z, f, method="pearson", level="block"))
     np.testing.assert_allclose(block_projection(z[:, 0], f[:, 2]), f[:, 2], atol=1e-10)

@@ -84,9 +84,6 @@ def test_allowed_movement_and_scores_on_known_matrices(ds):
     a = cf.allowed_movement(ds.graph)
     np.testing.assert_array_equal(a, [[1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 1, 0], [1, 1, 0, 1]])
     assert cf.robustness_score(np.ones((4, 4)), a) == pytest.approx(8 / 16)
-    z = np.random.default_rng(0).normal(size=(200, 3, 2))
-    labels = np.c_[z[:, 2, 0], z[:, 0, 1], z[:, 1].sum(1)]
-    np.testing.assert_array_equal(cf.match_blocks(z, labels), [2, 0, 1])
 
 
 def test_probe_learns_something_and_bad_sizes_refused(ds, probe):

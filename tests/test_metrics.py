@@ -6,12 +6,14 @@ import pytest
 from scipy.stats import special_ortho_group
 
 from icm_utils.metrics import (
+    block_corr,
     dci,
     dci_from_importance,
     discretize,
     evaluate_all,
     first_canonical_corr,
     irs,
+    match_blocks,
     mcc,
     mcc_between,
 )
@@ -175,6 +177,37 @@ def test_mcc_block_level(factors, blocks):
     pred = np.c_[x, np.ones(N)] @ beta
     assert first_canonical_corr(factors[:, [1]], x) == pytest.approx(
         abs(np.corrcoef(pred, factors[:, 1])[0, 1]))
+
+
+def test_match_blocks_known_permutation_and_consistent_with_block_mcc():
+    rng = np.random.default_rng(2)
+    f = rng.normal(size=(300, 3))
+    z = np.stack([np.c_[f[:, 2], -f[:, 2]], rng.normal(size=(300, 2)),
+                  np.c_[np.exp(f[:, 0]), f[:, 0] + 0.1 * rng.normal(size=300)]], 1)
+    for method in ("pearson", "spearman"):
+        block, corr = match_blocks(z, f, method=method)
+        np.testing.assert_array_equal(block[[0, 2]], [2, 0])
+        assert block[1] == 1  # the only block left
+        assert corr[2] == pytest.approx(1.0) and corr[1] < 0.3
+        assert corr.mean() == pytest.approx(mcc(z, f, method=method, level="block"))
+    with pytest.raises(ValueError, match="at least as many blocks"):
+        match_blocks(z[:, :2], f)
+
+
+def test_match_blocks_is_one_to_one_not_greedy():
+    # block 0 holds both factors (corr ~1 with each); block 1 holds a noisy copy of factor 0
+    # only. Greedy gives block 0 to factor 0 and leaves factor 1 nothing (total ~1); the
+    # Hungarian answer gives block 1 to factor 0 and block 0 to factor 1 (total ~1.7).
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(2, 2000))
+    f = np.c_[a, b]
+    z = np.stack([np.c_[a, b] + 0.01 * rng.normal(size=(2000, 2)),
+                  np.c_[a + rng.normal(size=2000), rng.normal(size=2000)]], 1)
+    c = block_corr(z, f)
+    assert c[0].argmax() == 0 and c[1].argmax() == 0  # both factors prefer block 0
+    block, corr = match_blocks(z, f)
+    np.testing.assert_array_equal(block, [1, 0])
+    assert corr == pytest.approx([c[0, 1], c[1, 0]]) and corr.sum() > 1.6
 
 
 def test_mcc_between_seeds(factors, blocks, warped):
