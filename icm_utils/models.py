@@ -9,24 +9,32 @@ learns a variance and samples (reparameterisation) in training mode.
 """
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping
 
-import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
 from .graph import CausalGraph
 from .mechanisms import CausalFlow, LinearSCM
-from .nets import ConvEncoder, bernoulli_nll, check_resolution, make_decoder
+from .nets import (
+    ConvEncoder,
+    OfficialMLPDecoder,
+    OfficialMLPEncoder,
+    bernoulli_nll,
+    check_resolution,
+    make_decoder,
+)
 from .prior import CausalPrior, LabelMeanPrior
 
 MODEL_NAMES = ("icm_vae", "icm_vae_spline", "icm_vae_noprior", "beta_vae", "causal_vae")
-HPARAM_DEFAULTS = {"decoder": "joint", "width": 32, "hidden": 32, "bins": 8, "bound": 4.0}
+HPARAM_DEFAULTS = {"decoder": "joint", "width": 32, "hidden": 32, "bins": 8, "bound": 4.0,
+                   "arch": "conv"}
+# arch="official": the official code's MLP encoder and per-variable MLP decoders (nets.Official*)
+# in place of the conv nets, for measuring the official architecture on the same footing.
+ARCHS = ("conv", "official")
 _MODEL_HPARAMS = {
-    "icm_vae": ("decoder", "width", "hidden"),
+    "icm_vae": ("decoder", "width", "hidden", "arch"),
     "icm_vae_spline": ("decoder", "width", "hidden", "bins", "bound"),
     "icm_vae_noprior": ("decoder", "width", "hidden"),
     "beta_vae": ("decoder", "width"),
@@ -67,8 +75,11 @@ class CausalModel(nn.Module):
             "label_mean": None if label_mean is None else [float(v) for v in label_mean],
             "label_std": None if label_std is None else [float(v) for v in label_std],
             "hparams": dict(hparams)}
-        self.decoder = make_decoder(hparams["decoder"], self.resolution, self.n, self.k,
-                                    hparams["width"])
+        if hparams.get("arch", "conv") == "official":
+            self.decoder = OfficialMLPDecoder(self.n, self.k, self.resolution, channels=3)
+        else:
+            self.decoder = make_decoder(hparams["decoder"], self.resolution, self.n, self.k,
+                                        hparams["width"])
         # label -> block map for models without a prior (buffers so checkpoints keep it)
         self.register_buffer("map_index", torch.arange(self.n))
         self.register_buffer("map_slope", torch.zeros(self.n, self.k))
@@ -112,7 +123,7 @@ class CausalModel(nn.Module):
     def _data_init(self, x: Tensor) -> None:
         # first training batch sets the decoder's per-pixel output bias (a buffer flag keeps it
         # from happening again, also after load_state_dict)
-        if self.training and not bool(self.decoder.bias_ready):
+        if self.training and hasattr(self.decoder, "bias_ready") and not bool(self.decoder.bias_ready):
             self.decoder.init_output_bias(x)
 
     def decode(self, z: Tensor) -> Tensor:
@@ -145,27 +156,19 @@ class CausalModel(nn.Module):
         return int(self.map_index[i]) if bool(self.map_fitted) else i
 
     def fit_label_map(self, z: Tensor, u: Tensor) -> list[int]:
-        """Match blocks to variables (Hungarian on the multiple |corr| of u_i with block j) and
-        fit block = slope * u_i + intercept by least squares. Returns map_index (block of each
-        variable). A no-op for models whose prior already ties block i to label i."""
+        """Match blocks to variables (``metrics.match_blocks``: Hungarian on the multiple |corr|
+        of u_i with block j) and fit block = slope * u_i + intercept by least squares. Returns
+        map_index (block of each variable). A no-op for models whose prior already ties block i
+        to label i."""
         if self.uses_labels:
             return list(range(self.n))
+        from .metrics import MIN_SAMPLES, match_blocks  # deferred: metrics imports scikit-learn
+
         z = self.check_latents(z).detach().double().cpu()
         u = self.check_labels(u, z.shape[0]).detach().double().cpu()
-        if z.shape[0] < self.k + 2:
-            raise ValueError(f"fit_label_map needs more than k+1={self.k + 1} samples")
-        score = np.zeros((self.n, self.n))
-        ones = torch.ones(z.shape[0], 1, dtype=z.dtype)
-        for j in range(self.n):
-            design = torch.cat([z[:, j], ones], 1)
-            for i in range(self.n):
-                y = u[:, i:i + 1]
-                res = y - design @ torch.linalg.lstsq(design, y).solution
-                var = (y - y.mean()).pow(2).sum()
-                r2 = 1 - float(res.pow(2).sum() / var) if var > 0 else 0.0
-                score[i, j] = math.sqrt(max(0.0, r2))
-        rows, cols = linear_sum_assignment(-score)
-        index = torch.as_tensor(cols[np.argsort(rows)], dtype=torch.long)
+        if z.shape[0] < MIN_SAMPLES:
+            raise ValueError(f"fit_label_map needs at least {MIN_SAMPLES} samples, got {z.shape[0]}")
+        index = torch.as_tensor(match_blocks(z.numpy(), u.numpy())[0], dtype=torch.long)
         for i in range(self.n):
             design = torch.cat([u[:, i:i + 1], torch.ones_like(u[:, :1])], 1)
             coef = torch.linalg.lstsq(design, z[:, int(index[i])]).solution  # (2, k)
@@ -223,7 +226,10 @@ class ICMVAE(CausalModel):
     def __init__(self, name, graph, resolution, k, label_mean, label_std, hparams,
                  mechanism: nn.Module, prior: nn.Module | None):
         super().__init__(name, graph, resolution, k, label_mean, label_std, hparams)
-        self.encoder = ConvEncoder(self.resolution, self.n * self.k, hparams["width"])
+        if hparams.get("arch", "conv") == "official":
+            self.encoder = OfficialMLPEncoder(self.resolution, 3, self.n * self.k, mean_only=True)
+        else:
+            self.encoder = ConvEncoder(self.resolution, self.n * self.k, hparams["width"])
         self.mechanism, self.prior = mechanism, prior
         self.uses_labels = prior is not None
 
@@ -321,6 +327,8 @@ def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, labe
     unknown = set(hparams) - set(HPARAM_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown hparams {sorted(unknown)}; known: {sorted(HPARAM_DEFAULTS)}")
+    if hparams.get("arch", "conv") not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {hparams['arch']!r}")
     unused = set(hparams) - set(_MODEL_HPARAMS[name])
     if unused:
         warnings.warn(f"{name} ignores hparams {sorted(unused)}", stacklevel=2)

@@ -3,7 +3,9 @@
 Conv nets are sized for 2 CPU cores: four stride-2 layers take a square RGB image of side
 r in RESOLUTIONS down to r/16 (2..8 pixels), so one architecture serves every resolution.
 Channels grow w/2, w, 2w, 2w: the full-resolution layers dominate CPU time, so they stay thin.
-The Official* MLPs reproduce the official code's sizes and exist only for speed comparison.
+The Official* MLPs reproduce the official code's sizes: the speed benchmark times them, and
+``build_model("icm_vae", ..., arch="official")`` trains them, so the official architecture's
+disentanglement can be measured with this package's data, training loop and metrics.
 """
 from __future__ import annotations
 
@@ -111,22 +113,28 @@ def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
 
 
 class OfficialMLPEncoder(nn.Module):
-    """Size of the official encoder: (C*r*r) -> 900 -> 300 -> 2*z_dim, ELU. Benchmark only."""
+    """Size of the official encoder: (C*r*r) -> 900 -> 300 -> 2*z_dim, ELU.
 
-    def __init__(self, resolution: int = 96, channels: int = 4, z_dim: int = 16):
+    The official code outputs a mean and a variance but uses only the mean; ``mean_only``
+    returns that half (B, z_dim), keeping the layer sizes (and so the cost) the same."""
+
+    def __init__(self, resolution: int = 96, channels: int = 4, z_dim: int = 16,
+                 mean_only: bool = False):
         super().__init__()
+        self.z_dim, self.mean_only = z_dim, mean_only
         self.net = nn.Sequential(
             nn.Flatten(), nn.Linear(channels * resolution ** 2, 900), nn.ELU(),
             nn.Linear(900, 300), nn.ELU(), nn.Linear(300, 2 * z_dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        out = self.net(x)
+        return out[:, : self.z_dim] if self.mean_only else out
 
 
 class OfficialMLPDecoder(nn.Module):
     """Size of the official decoder: n MLPs k -> 300 -> 300 -> 1024 -> C*r*r, outputs averaged.
 
-    Benchmark only. Returns logits (B, C, r, r).
+    Returns logits (B, C, r, r). No data-dependent output bias: the official code has none.
     """
 
     def __init__(self, n: int = 4, k: int = 4, resolution: int = 96, channels: int = 4):

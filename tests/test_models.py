@@ -266,3 +266,30 @@ def test_generate_from_labels_is_ancestral_and_shaped():
     assert torch.allclose(m.generate(u), m.decode(z))
     with pytest.raises(ValueError, match="positive n"):
         make("beta_vae").generate()
+
+
+def test_official_architecture_builds_trains_and_round_trips():
+    m = make("icm_vae", arch="official")
+    assert type(m.encoder).__name__ == "OfficialMLPEncoder"
+    assert type(m.decoder).__name__ == "OfficialMLPDecoder"
+    # official sizes: 3*R*R -> 900 -> 300 -> 2*z_dim, of which the mean half is used
+    assert m.encoder.net[1].in_features == 3 * R * R and m.encoder.net[-1].out_features == 2 * 4 * 2
+    x, u = batch()
+    assert m.abduct(x).shape == (B, 4, 2)
+    m.train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    first = None
+    for _ in range(5):
+        loss = m.loss_terms(x, u, 0.1, 1.2)["loss"]
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(m.loss_terms(x, u, 0.1, 1.2)["loss"]) < first
+    assert m.config["hparams"]["arch"] == "official"
+    m2 = model_from_config(json.loads(json.dumps(m.config)))
+    m2.load_state_dict(m.state_dict())
+    m.eval(), m2.eval()
+    torch.testing.assert_close(m2.reconstruct(x), m.reconstruct(x))
+    with pytest.raises(ValueError, match="arch must be one of"):
+        make("icm_vae", arch="mlp")
