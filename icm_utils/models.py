@@ -5,7 +5,8 @@ Loss per sample (REFERENCE.md), averaged over the batch:
         + beta * sum_i KL(N(z_i, I) || N(m_i, I))
 As in the official code the encoder's posterior variance is fixed to 1 and its mean is used
 deterministically, so KL(q(eps|x) || N(0, I)) = 0.5 ||mu||^2 (up to a constant). beta_vae alone
-learns a variance and samples (reparameterisation) in training mode.
+learns a variance and samples (reparameterisation) in training mode; icm_vae does so too with
+``posterior_noise=sigma > 0`` (q = N(mu, sigma^2 I), the KL changes only by a constant).
 """
 from __future__ import annotations
 
@@ -29,12 +30,12 @@ from .prior import CausalPrior, LabelMeanPrior
 
 MODEL_NAMES = ("icm_vae", "icm_vae_spline", "icm_vae_noprior", "beta_vae", "causal_vae")
 HPARAM_DEFAULTS = {"decoder": "joint", "width": 32, "hidden": 32, "bins": 8, "bound": 4.0,
-                   "arch": "conv"}
+                   "arch": "conv", "posterior_noise": 0.0}
 # arch="official": the official code's MLP encoder and per-variable MLP decoders (nets.Official*)
 # in place of the conv nets, for measuring the official architecture on the same footing.
 ARCHS = ("conv", "official")
 _MODEL_HPARAMS = {
-    "icm_vae": ("decoder", "width", "hidden", "arch"),
+    "icm_vae": ("decoder", "width", "hidden", "arch", "posterior_noise"),
     "icm_vae_spline": ("decoder", "width", "hidden", "bins", "bound"),
     "icm_vae_noprior": ("decoder", "width", "hidden"),
     "beta_vae": ("decoder", "width"),
@@ -243,6 +244,12 @@ class ICMVAE(CausalModel):
     def loss_terms(self, x: Tensor, u: Tensor | None, alpha: float, beta: float) -> dict:
         eps = self.abduct(x)
         self._data_init(x)
+        sigma = float(self.hparams.get("posterior_noise", 0.0))
+        if sigma > 0 and self.training:
+            # Sample q(eps|x) = N(mu, sigma^2 I) as the ELBO asks, where the official code uses
+            # the mean: without noise a block can carry other factors at tiny amplitude, almost
+            # free under the unit-variance prior KL, and the decoder amplifies them back.
+            eps = eps + sigma * torch.randn_like(eps)
         z, logdet = self.mechanism(eps)
         rec = bernoulli_nll(self.decoder(z), x)
         kl_eps = 0.5 * eps.pow(2).sum((1, 2))
@@ -329,6 +336,9 @@ def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, labe
         raise ValueError(f"unknown hparams {sorted(unknown)}; known: {sorted(HPARAM_DEFAULTS)}")
     if hparams.get("arch", "conv") not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {hparams['arch']!r}")
+    noise = hparams.get("posterior_noise", 0.0)
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
+        raise ValueError(f"posterior_noise must be a finite number >= 0, got {noise!r}")
     unused = set(hparams) - set(_MODEL_HPARAMS[name])
     if unused:
         warnings.warn(f"{name} ignores hparams {sorted(unused)}", stacklevel=2)
