@@ -285,7 +285,7 @@ def test_official_architecture_builds_trains_and_round_trips():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(m.loss_terms(x, u, 0.1, 1.2)["loss"]) < first
+    assert m.loss_terms(x, u, 0.1, 1.2)["loss"].item() < first
     assert m.config["hparams"]["arch"] == "official"
     m2 = model_from_config(json.loads(json.dumps(m.config)))
     m2.load_state_dict(m.state_dict())
