@@ -176,16 +176,17 @@ def block_movement(model, cfset: CounterfactualSet, batch_size: int = 256) -> np
 
     g = model.graph
     z0 = encode_images(model, cfset.images, batch_size)            # (U,n,k)
-    # matched for every model, supervised or not, so all are judged on the same footing
-    perm = match_blocks(z0, cfset.labels)[0]
+    z1s = [encode_images(model, img, batch_size) for img in cfset.cf_images]
+    # Matched for every model, supervised or not, so all are judged on the same footing; on the
+    # factual and counterfactual units together, which vary every factor (and are U*(T+1) > U).
+    perm = match_blocks(np.concatenate([z0, *z1s]), np.concatenate([cfset.labels, *cfset.cf_labels]))[0]
     z0 = z0[:, perm]
     scale = z0.reshape(len(z0), g.n, -1).std(0).mean(-1) + 1e-8     # (n,)
     m = np.zeros((g.n, g.n))
     count = np.zeros(g.n)
-    for (name, _), img in zip(cfset.targets, cfset.cf_images):
+    for (name, _), z1 in zip(cfset.targets, z1s, strict=True):
         j = g.index(name)
-        z1 = encode_images(model, img, batch_size)[:, perm]
-        m[:, j] += np.linalg.norm(z1 - z0, axis=-1).mean(0) / scale
+        m[:, j] += np.linalg.norm(z1[:, perm] - z0, axis=-1).mean(0) / scale
         count[j] += 1
     return m / np.maximum(count, 1)
 
