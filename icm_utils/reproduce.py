@@ -2,7 +2,7 @@
 
     python -m icm_utils.reproduce --profile smoke            # seconds per notebook (CI)
     python -m icm_utils.reproduce --profile default          # the README's main job (~15 min CPU)
-    python -m icm_utils.reproduce --profile paper --publish  # everything, >= 3 seeds (~2 h CPU)
+    python -m icm_utils.reproduce --profile paper --publish  # everything, 3 seeds (~90 min CPU)
 
 Every run writes executed notebooks, figures and result tables into one folder
 (``runs/<profile>-<timestamp>`` unless ``--out``). Parameters are checked against each
