@@ -323,6 +323,20 @@ class BetaVAE(CausalModel):
         return self.decode(z_cf), z_cf
 
 
+def hparam_errors(hparams: Mapping) -> list[str]:
+    """Problems with hparam names and values (checked by TrainConfig.validate before any run)."""
+    unknown = set(hparams) - set(HPARAM_DEFAULTS)
+    if unknown:
+        return [f"unknown hparams {sorted(unknown)}; known: {sorted(HPARAM_DEFAULTS)}"]
+    errors = []
+    if hparams.get("arch", "conv") not in ARCHS:
+        errors.append(f"arch must be one of {ARCHS}, got {hparams['arch']!r}")
+    noise = hparams.get("posterior_noise", 0.0)
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
+        errors.append(f"posterior_noise must be a finite number >= 0, got {noise!r}")
+    return errors
+
+
 def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, label_mean=None,
                 label_std=None, **hparams) -> CausalModel:
     """Build a model by name (MODEL_NAMES). Pass label_mean/label_std of the training labels
@@ -331,14 +345,9 @@ def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, labe
         raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
     if not isinstance(graph, CausalGraph):
         raise ValueError(f"graph must be a CausalGraph, got {type(graph).__name__}")
-    unknown = set(hparams) - set(HPARAM_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown hparams {sorted(unknown)}; known: {sorted(HPARAM_DEFAULTS)}")
-    if hparams.get("arch", "conv") not in ARCHS:
-        raise ValueError(f"arch must be one of {ARCHS}, got {hparams['arch']!r}")
-    noise = hparams.get("posterior_noise", 0.0)
-    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
-        raise ValueError(f"posterior_noise must be a finite number >= 0, got {noise!r}")
+    errors = hparam_errors(hparams)
+    if errors:
+        raise ValueError("; ".join(errors))
     unused = set(hparams) - set(_MODEL_HPARAMS[name])
     if unused:
         warnings.warn(f"{name} ignores hparams {sorted(unused)}", stacklevel=2)

@@ -46,7 +46,7 @@ class TrainConfig:
     hparams: dict = field(default_factory=dict)
 
     def validate(self) -> TrainConfig:
-        from .models import MODEL_NAMES
+        from .models import MODEL_NAMES, hparam_errors
 
         errors = []
         if self.dataset not in DATASETS:
@@ -62,6 +62,10 @@ class TrainConfig:
             errors.append(f"ramp_fraction must be in (0, 1], got {self.ramp_fraction!r}")
         if self.data_mode not in ("grid", "random"):
             errors.append(f"data_mode={self.data_mode!r} is not 'grid' or 'random'")
+        if not isinstance(self.hparams, dict):
+            errors.append(f"hparams must be a dict, got {type(self.hparams).__name__}")
+        else:
+            errors += hparam_errors(self.hparams)
         if errors:
             raise ValueError("invalid training config:\n  - " + "\n  - ".join(errors))
         return self

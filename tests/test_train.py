@@ -95,6 +95,10 @@ def test_nan_loss_names_step_and_term():
     (dict(n_train=0), "n_train"),
     (dict(seed=-2), "seed"),
     (dict(data_mode="grids"), "data_mode"),
+    (dict(hparams={"arch": "mlp"}), "arch must be one of"),
+    (dict(hparams={"posterior_noise": -1.0}), "posterior_noise"),
+    (dict(hparams={"widht": 8}), "unknown hparams"),
+    (dict(hparams=[("width", 8)]), "hparams must be a dict"),
 ])
 def test_config_validation(bad, match):
     with pytest.raises(ValueError, match=match):
