@@ -24,12 +24,11 @@ NOTEBOOKS = ("01_data", "02_model", "03_training", "04_identifiability", "05_cou
 _ALL_MODELS = ["icm_vae", "icm_vae_spline", "icm_vae_noprior", "beta_vae", "causal_vae"]
 _KEY_MODELS = ["icm_vae", "icm_vae_noprior", "beta_vae", "causal_vae"]
 
-# Per-notebook overrides of the notebooks' own (smoke) defaults. The profiles sweep with
-# SCHEDULER="sync": on a 2-core machine training inside a Dask LocalCluster measured 1.6-1.8x
-# slower than in-process (~10 s vs ~5.5 s per Pendulum epoch), also for a subprocess launched
-# from the worker and with OMP/MALLOC settings changed, while the cluster's own processes kept
-# part of a core busy; so Dask pays off with more cores or a remote cluster:
-# --set SCHEDULER=local or SCHEDULER=tcp://host:8786.
+# Per-notebook overrides of the notebooks' own (smoke) defaults. Sweeps go to an embedded Dask
+# LocalCluster (SCHEDULER="local"): with Dask's malloc trimming turned off for its workers
+# (sweep.local_cluster) a run there measured within ~8% of in-process on 2 cores (22.8 s vs
+# 21 s for 4 Pendulum epochs). --set SCHEDULER=tcp://host:8786 sends them to a remote cluster,
+# SCHEDULER=sync keeps them in the notebook's process.
 PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {nb: {} for nb in NOTEBOOKS},
     "default": {
@@ -39,7 +38,7 @@ PROFILES: dict[str, dict[str, dict]] = {
                         "RESOLUTION": 64},
         "04_identifiability": {"DATASETS": ["pendulum"], "MODELS": _KEY_MODELS, "SEEDS": [0],
                                "EPOCHS": 30, "N_TRAIN": None, "RESOLUTION": 64,
-                               "SCHEDULER": "sync", "SYNTH_EPOCHS": 100},
+                               "SCHEDULER": "local", "SYNTH_EPOCHS": 100},
         "05_counterfactuals": {"DATASET": "pendulum", "MODELS": _KEY_MODELS, "SEEDS": [0],
                                "EPOCHS": 30, "N_TRAIN": None, "RESOLUTION": 64, "N_UNITS": 200,
                                "PROBE_EPOCHS": 10, "N_PROBE": None},
@@ -51,7 +50,7 @@ PROFILES: dict[str, dict[str, dict]] = {
                         "RESOLUTION": 64},
         "04_identifiability": {"DATASETS": ["pendulum", "flow"], "MODELS": _ALL_MODELS,
                                "SEEDS": [0, 1, 2], "EPOCHS": 30, "N_TRAIN": None,
-                               "RESOLUTION": 64, "SCHEDULER": "sync", "SYNTH_EPOCHS": 100},
+                               "RESOLUTION": 64, "SCHEDULER": "local", "SYNTH_EPOCHS": 100},
         "05_counterfactuals": {"DATASET": "pendulum", "MODELS": _ALL_MODELS, "SEEDS": [0, 1, 2],
                                "EPOCHS": 30, "N_TRAIN": None, "RESOLUTION": 64, "N_UNITS": 300,
                                "PROBE_EPOCHS": 10, "N_PROBE": None},

@@ -152,6 +152,22 @@ def _safe_run(cfg_dict: dict, root: str, threads: int | None) -> dict:
                 "error": f"{type(e).__name__}: {e}"}
 
 
+def local_cluster(n_workers: int = 1):
+    """A Dask LocalCluster of single-threaded worker processes, fit for torch training.
+
+    Dask's nanny spawns workers with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc hand torch's
+    large per-step buffers back to the OS and fault them in again: 20 Pendulum steps measured
+    2.1 s in such a worker against 1.4 s without it (1.3 s in-process). A dotted key set to None
+    removes just that variable (setting the whole dict would merge, not replace).
+    """
+    import dask
+    from dask.distributed import LocalCluster
+
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None, silence_logs=40)
+
+
 def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local",
           n_workers: int = 1, progress: bool = True):
     """Train independent runs; return a DataFrame of their status.
@@ -176,13 +192,12 @@ def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local
         return pd.DataFrame(results)
     import os
 
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
 
     threads = None
     if scheduler == "local":
         threads = max(1, (os.cpu_count() or 1) // n_workers)
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+        cluster = local_cluster(n_workers)
         client = Client(cluster)
     else:
         cluster, client = None, Client(scheduler)

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from icm_utils.sweep import is_done, load_run, run_dir_for, sweep, train_run
+from icm_utils.sweep import is_done, load_run, local_cluster, run_dir_for, sweep, train_run
 from icm_utils.train import TrainConfig
 
 
@@ -55,11 +55,17 @@ def test_duplicate_runs_rejected(tmp_path):
 
 def test_sweep_on_a_remote_scheduler_address(tmp_path):
     # a scheduler reached by its address, as a user's cluster would be
-    from dask.distributed import LocalCluster
+    import os
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=40) as cluster:
+    from dask.distributed import Client
+
+    with local_cluster(1) as cluster:
         assert cluster.scheduler_address.startswith("tcp://")
+        with Client(cluster) as client:
+            # the worker runs without the malloc trimming that slows torch (the rest of Dask's
+            # worker environment is kept)
+            env = client.submit(lambda: dict(os.environ), pure=False).result()
+        assert "MALLOC_TRIM_THRESHOLD_" not in env and env.get("OMP_NUM_THREADS") == "1"
         df = sweep([smoke("causal_vae", 5)], tmp_path, scheduler=cluster.scheduler_address,
                    progress=False)
     assert list(df["status"]) == ["done"]
