@@ -76,7 +76,8 @@ class CausalModel(nn.Module):
             "label_mean": None if label_mean is None else [float(v) for v in label_mean],
             "label_std": None if label_std is None else [float(v) for v in label_std],
             "hparams": dict(hparams)}
-        if hparams.get("arch", "conv") == "official":
+        self.arch = hparams.get("arch", "conv")  # only icm_vae takes "official"
+        if self.arch == "official":
             self.decoder = OfficialMLPDecoder(self.n, self.k, self.resolution, channels=3)
         else:
             self.decoder = make_decoder(hparams["decoder"], self.resolution, self.n, self.k,
@@ -227,7 +228,7 @@ class ICMVAE(CausalModel):
     def __init__(self, name, graph, resolution, k, label_mean, label_std, hparams,
                  mechanism: nn.Module, prior: nn.Module | None):
         super().__init__(name, graph, resolution, k, label_mean, label_std, hparams)
-        if hparams.get("arch", "conv") == "official":
+        if self.arch == "official":
             self.encoder = OfficialMLPEncoder(self.resolution, 3, self.n * self.k, mean_only=True)
         else:
             self.encoder = ConvEncoder(self.resolution, self.n * self.k, hparams["width"])
