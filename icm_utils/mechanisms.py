@@ -26,9 +26,12 @@ from torch import Tensor, nn
 
 from .graph import CausalGraph
 
-# Soft bound on the affine log-scale: the loss rewards -log|det| expansion, so an unbounded s
-# runs to exp overflow; +-3 per node still scales a block by up to 20x.
+# Soft bound on the affine log-scale of the "tanh" flows: the loss rewards -log|det| expansion, so
+# an unbounded s runs to exp overflow; +-3 per node still scales a block by up to 20x.
 LOG_SCALE_BOUND = 3.0
+# Output ranges of the scale/shift nets: "sigmoid" as the official code (s, t in (0, 1), so every
+# slope exp(s) lies in (1, e)); "tanh": s = 3 tanh(s/3), t unbounded.
+AFFINE_BOUNDS = ("sigmoid", "tanh")
 # Soft bound on the raw spline parameters: bin widths/heights stay within a factor e^6 of each
 # other and knot slopes within [0.05, 3], so the float32 inverse stays accurate (an unbounded
 # net drives slopes to nflows' 1e-3 floor, where inverting amplifies round-off 1000x).
@@ -147,17 +150,21 @@ class _LevelwiseMechanism(nn.Module):
 class CausalFlow(_LevelwiseMechanism):
     """Per-node conditional flows over blocks: ``kind="affine"`` (official) or ``"spline"``.
 
-    affine: z = exp(s) * eps + t with (s, t) = MLP_i(z_pa(i)); s softly bounded (LOG_SCALE_BOUND).
+    affine: z = exp(s) * eps + t with (s, t) = MLP_i(z_pa(i)), bounded by ``bound``:
+    "sigmoid" (official: s, t in (0, 1)) or "tanh" (s = 3 tanh(s/3), t unbounded).
     spline: z = exp(s) * RQS(eps) + t, a monotone rational-quadratic spline on [-bound, bound]
     with linear (identity) tails, followed by the affine map; all parameters from the parents.
     The trailing affine lets parents shift/scale z everywhere, not only inside the spline box.
     """
 
     def __init__(self, graph: CausalGraph, k: int, kind: str = "affine", hidden: int = 32,
-                 bins: int = 8, bound: float = 4.0):
+                 bins: int = 8, bound: float = 4.0, affine_bound: str = "sigmoid"):
         super().__init__(graph, k)
         if kind not in FLOW_KINDS:
             raise ValueError(f"kind must be one of {FLOW_KINDS}, got {kind!r}")
+        if affine_bound not in AFFINE_BOUNDS:
+            raise ValueError(f"affine_bound must be one of {AFFINE_BOUNDS}, got {affine_bound!r}")
+        self.affine_bound = affine_bound
         if kind == "spline" and (int(bins) < 2 or float(bound) <= 0):
             raise ValueError(f"spline needs bins >= 2 and bound > 0, got {bins=}, {bound=}")
         self.kind, self.bins, self.bound = kind, int(bins), float(bound)
@@ -174,11 +181,17 @@ class CausalFlow(_LevelwiseMechanism):
         """Raw parameters (B, m, P) of the ``nodes``' mechanisms from their parents' blocks of z."""
         return self.net(z, nodes)
 
+    def scale_shift(self, p: Tensor) -> tuple[Tensor, Tensor]:
+        """Log-slope s and shift t (B, m, k) of the affine step from raw parameters p."""
+        s, t = p[..., self.n_spline: self.n_spline + self.k], p[..., self.n_spline + self.k:]
+        if self.affine_bound == "sigmoid":
+            return torch.sigmoid(s), torch.sigmoid(t)
+        return LOG_SCALE_BOUND * torch.tanh(s / LOG_SCALE_BOUND), t
+
     def transform(self, x: Tensor, context: Tensor, nodes: Sequence[int] | None = None,
                   inverse: bool = False) -> tuple[Tensor, Tensor]:
         p = self.conditioner(context, nodes)
-        s_raw, t = p[..., self.n_spline: self.n_spline + self.k], p[..., self.n_spline + self.k:]
-        s = LOG_SCALE_BOUND * torch.tanh(s_raw / LOG_SCALE_BOUND)
+        s, t = self.scale_shift(p)
         if self.kind == "affine":
             if inverse:
                 return (x - t) * torch.exp(-s), -s.sum(-1)

@@ -1,12 +1,14 @@
 """ICM-VAE and its baselines behind one interface (`CausalModel`), built by name.
 
-Loss per sample (REFERENCE.md), averaged over the batch:
-    rec + alpha * [KL(q(eps|x) || N(0, I)) - log|det dz/deps|]
-        + beta * sum_i KL(N(z_i, I) || N(m_i, I))
-As in the official code the encoder's posterior variance is fixed to 1 and its mean is used
-deterministically, so KL(q(eps|x) || N(0, I)) = 0.5 ||mu||^2 (up to a constant). beta_vae alone
-learns a variance and samples (reparameterisation) in training mode; icm_vae does so too with
-``posterior_noise=sigma > 0`` (q = N(mu, sigma^2 I), the KL changes only by a constant).
+Each model returns its loss parts per sample (``loss_parts``): the Bernoulli NLL summed over
+pixels, KL(q(eps|x) || N(0, I)), log|det dz/deps| and sum_i KL(N(z_i, I) || N(m_i, I)). The
+model's recipe (``recipes``) turns them into the loss with the one function ``recipes.objective``:
+    rec * scale + alpha * [kl_eps - logdet] + beta * kl_prior,
+where the official recipe's scale is 1 / (C * H) (docs/official_code.md). As in the official
+code the encoder's posterior variance is fixed to 1 and its mean is used deterministically, so
+KL(q(eps|x) || N(0, I)) = 0.5 ||mu||^2 (up to a constant). beta_vae alone learns a variance and
+samples (reparameterisation) in training mode; icm_vae does so too with ``posterior_noise=sigma
+> 0`` (q = N(mu, sigma^2 I), the KL changes only by a constant).
 """
 from __future__ import annotations
 
@@ -27,36 +29,33 @@ from .nets import (
     make_decoder,
 )
 from .prior import CausalPrior, LabelMeanPrior
+from .recipes import (
+    DEFAULT_RECIPE,
+    DEFAULT_WEIGHTS,
+    RECIPE_FIELDS,
+    TERMS,
+    Recipe,
+    get_recipe,
+    objective,
+    reconstruction_scale,
+    warmup,
+)
+
+__all__ = ["MODEL_NAMES", "TERMS", "build_model", "model_from_config", "warmup"]
 
 MODEL_NAMES = ("icm_vae", "icm_vae_spline", "icm_vae_noprior", "beta_vae", "causal_vae")
-HPARAM_DEFAULTS = {"decoder": "joint", "width": 32, "hidden": 32, "bins": 8, "bound": 4.0,
-                   "arch": "conv", "posterior_noise": 0.0}
+HPARAM_DEFAULTS = {"width": 32, "hidden": 32, "bins": 8, "bound": 4.0,
+                   "arch": "conv", "posterior_noise": 0.0, "decoder_width": None}
 # arch="official": the official code's MLP encoder and per-variable MLP decoders (nets.Official*)
 # in place of the conv nets, for measuring the official architecture on the same footing.
 ARCHS = ("conv", "official")
 _MODEL_HPARAMS = {
-    "icm_vae": ("decoder", "width", "hidden", "arch", "posterior_noise"),
-    "icm_vae_spline": ("decoder", "width", "hidden", "bins", "bound"),
-    "icm_vae_noprior": ("decoder", "width", "hidden"),
-    "beta_vae": ("decoder", "width"),
-    "causal_vae": ("decoder", "width"),
+    "icm_vae": ("width", "hidden", "arch", "posterior_noise", "decoder_width"),
+    "icm_vae_spline": ("width", "hidden", "bins", "bound", "decoder_width"),
+    "icm_vae_noprior": ("width", "hidden", "decoder_width"),
+    "beta_vae": ("width", "decoder_width"),
+    "causal_vae": ("width", "decoder_width"),
 }
-TERMS = ("rec", "kl_eps", "logdet", "kl_prior")
-
-
-def warmup(epoch: float, total_epochs: int, alpha_max: float = 0.1, beta_max: float = 1.2,
-           ramp_fraction: float = 94 / 101) -> tuple[float, float]:
-    """(alpha, beta) rising linearly from 0 at epoch 0 to their maxima.
-
-    As the official schedule: over R = round(ramp_fraction * total) epochs, t = epoch / (R - 1),
-    so with 101 epochs the maxima are reached at epoch index 93 (the 94th epoch) and kept.
-    """
-    if total_epochs <= 0 or not 0 < ramp_fraction <= 1:
-        raise ValueError(f"need total_epochs > 0 and 0 < ramp_fraction <= 1, got "
-                         f"{total_epochs}, {ramp_fraction}")
-    ramp = max(1, round(ramp_fraction * total_epochs) - 1)
-    f = min(1.0, max(0.0, epoch / ramp))
-    return alpha_max * f, beta_max * f
 
 
 class CausalModel(nn.Module):
@@ -64,24 +63,25 @@ class CausalModel(nn.Module):
 
     uses_labels: bool = True
     uses_graph: bool = True
+    loss_weights: Mapping[str, tuple[str, float]] = DEFAULT_WEIGHTS
 
     def __init__(self, name: str, graph: CausalGraph, resolution: int, k: int,
-                 label_mean, label_std, hparams: dict):
+                 label_mean, label_std, hparams: dict, recipe: Recipe):
         super().__init__()
         self.name, self.graph, self.n, self.k = name, graph, graph.n, int(k)
         self.resolution = check_resolution(resolution)
-        self.hparams = hparams
+        self.hparams, self.recipe = hparams, recipe
         self.config = {
             "name": name, "graph": graph.to_dict(), "resolution": self.resolution, "k": self.k,
             "label_mean": None if label_mean is None else [float(v) for v in label_mean],
             "label_std": None if label_std is None else [float(v) for v in label_std],
-            "hparams": dict(hparams)}
+            "hparams": dict(hparams), "recipe": recipe.to_dict()}
         self.arch = hparams.get("arch", "conv")  # only icm_vae takes "official"
         if self.arch == "official":
             self.decoder = OfficialMLPDecoder(self.n, self.k, self.resolution, channels=3)
         else:
-            self.decoder = make_decoder(hparams["decoder"], self.resolution, self.n, self.k,
-                                        hparams["width"])
+            self.decoder = make_decoder(recipe.decoder, self.resolution, self.n, self.k,
+                                        hparams.get("decoder_width") or hparams["width"])
         # label -> block map for models without a prior (buffers so checkpoints keep it)
         self.register_buffer("map_index", torch.arange(self.n))
         self.register_buffer("map_slope", torch.zeros(self.n, self.k))
@@ -122,6 +122,15 @@ class CausalModel(nn.Module):
         return z
 
     # shared pieces ---------------------------------------------------------------------------
+    def loss_parts(self, x: Tensor, u: Tensor | None) -> dict[str, Tensor]:
+        """Per-sample loss parts (B,) named as ``recipes.TERMS``; see the module docstring."""
+        raise NotImplementedError
+
+    def loss_terms(self, x: Tensor, u: Tensor | None, alpha: float, beta: float) -> dict:
+        """The training loss under this model's recipe: {"loss", and each term's batch mean}."""
+        return objective(self.loss_parts(x, u), alpha, beta,
+                         reconstruction_scale(x.shape, self.recipe), self.loss_weights)
+
     def _data_init(self, x: Tensor) -> None:
         # first training batch sets the decoder's per-pixel output bias (a buffer flag keeps it
         # from happening again, also after load_state_dict)
@@ -225,9 +234,9 @@ class ICMVAE(CausalModel):
     labels unused) and causal_vae (linear SCM + label-mean prior).
     """
 
-    def __init__(self, name, graph, resolution, k, label_mean, label_std, hparams,
+    def __init__(self, name, graph, resolution, k, label_mean, label_std, hparams, recipe,
                  mechanism: nn.Module, prior: nn.Module | None):
-        super().__init__(name, graph, resolution, k, label_mean, label_std, hparams)
+        super().__init__(name, graph, resolution, k, label_mean, label_std, hparams, recipe)
         if self.arch == "official":
             self.encoder = OfficialMLPEncoder(self.resolution, 3, self.n * self.k, mean_only=True)
         else:
@@ -242,7 +251,7 @@ class ICMVAE(CausalModel):
     def encode(self, x: Tensor) -> Tensor:
         return self.mechanism(self.abduct(x))[0]
 
-    def loss_terms(self, x: Tensor, u: Tensor | None, alpha: float, beta: float) -> dict:
+    def loss_parts(self, x: Tensor, u: Tensor | None) -> dict[str, Tensor]:
         eps = self.abduct(x)
         self._data_init(x)
         sigma = float(self.hparams.get("posterior_noise", 0.0))
@@ -263,9 +272,7 @@ class ICMVAE(CausalModel):
             if u is not None:
                 self.check_labels(u, x.shape[0])
             kl_prior = torch.zeros_like(rec)
-        loss = rec + alpha * (kl_eps - logdet) + beta * kl_prior
-        terms = {"rec": rec, "kl_eps": kl_eps, "logdet": logdet, "kl_prior": kl_prior}
-        return {"loss": loss.mean(), **{t: v.mean() for t, v in terms.items()}}
+        return {"rec": rec, "kl_eps": kl_eps, "logdet": logdet, "kl_prior": kl_prior}
 
     def counterfactual(self, x: Tensor, do: Mapping, units: str = "label") -> tuple[Tensor, Tensor]:
         """Abduction (eps from x), action (do on the mechanism), prediction (flow, decode)."""
@@ -283,9 +290,10 @@ class BetaVAE(CausalModel):
 
     uses_labels = False
     uses_graph = False
+    loss_weights = {"kl_eps": ("beta", 1.0)}
 
-    def __init__(self, name, graph, resolution, k, label_mean, label_std, hparams):
-        super().__init__(name, graph, resolution, k, label_mean, label_std, hparams)
+    def __init__(self, name, graph, resolution, k, label_mean, label_std, hparams, recipe):
+        super().__init__(name, graph, resolution, k, label_mean, label_std, hparams, recipe)
         self.encoder = ConvEncoder(self.resolution, 2 * self.n * self.k, hparams["width"])
         self.prior = None
 
@@ -299,7 +307,7 @@ class BetaVAE(CausalModel):
 
     abduct = encode
 
-    def loss_terms(self, x: Tensor, u: Tensor | None, alpha: float, beta: float) -> dict:
+    def loss_parts(self, x: Tensor, u: Tensor | None) -> dict[str, Tensor]:
         mu, logvar = self.posterior(x)
         self._data_init(x)
         if u is not None:
@@ -308,9 +316,7 @@ class BetaVAE(CausalModel):
         rec = bernoulli_nll(self.decoder(z), x)
         kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).sum((1, 2))
         zero = torch.zeros_like(rec)
-        loss = rec + beta * kl
-        return {"loss": loss.mean(), "rec": rec.mean(), "kl_eps": kl.mean(),
-                "logdet": zero.mean(), "kl_prior": zero.mean()}
+        return {"rec": rec, "kl_eps": kl, "logdet": zero, "kl_prior": zero}
 
     def counterfactual(self, x: Tensor, do: Mapping, units: str = "label") -> tuple[Tensor, Tensor]:
         """Set the matched block only: a beta-VAE has no mechanism to propagate through."""
@@ -326,10 +332,15 @@ class BetaVAE(CausalModel):
 
 def hparam_errors(hparams: Mapping) -> list[str]:
     """Problems with hparam names and values (checked by TrainConfig.validate before any run)."""
-    unknown = set(hparams) - set(HPARAM_DEFAULTS)
+    unknown = set(hparams) - set(HPARAM_DEFAULTS) - set(RECIPE_FIELDS)
     if unknown:
-        return [f"unknown hparams {sorted(unknown)}; known: {sorted(HPARAM_DEFAULTS)}"]
+        return [f"unknown hparams {sorted(unknown)}; known: {sorted(HPARAM_DEFAULTS)} and the "
+                f"recipe fields {list(RECIPE_FIELDS)}"]
     errors = []
+    try:
+        get_recipe(DEFAULT_RECIPE, **{f: hparams[f] for f in RECIPE_FIELDS if f in hparams})
+    except ValueError as e:
+        errors.append(str(e))
     if hparams.get("arch", "conv") not in ARCHS:
         errors.append(f"arch must be one of {ARCHS}, got {hparams['arch']!r}")
     noise = hparams.get("posterior_noise", 0.0)
@@ -339,9 +350,12 @@ def hparam_errors(hparams: Mapping) -> list[str]:
 
 
 def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, label_mean=None,
-                label_std=None, **hparams) -> CausalModel:
-    """Build a model by name (MODEL_NAMES). Pass label_mean/label_std of the training labels
-    (prior.label_stats) to label-supervised models; they default to 0/1 (no normalisation)."""
+                label_std=None, recipe: str | Recipe | Mapping = DEFAULT_RECIPE,
+                **hparams) -> CausalModel:
+    """Build a model by name (MODEL_NAMES) under a recipe (recipes.RECIPES; hparams named as a
+    recipe field override it, e.g. decoder="joint"). Pass label_mean/label_std (the label
+    scaling: prior.label_stats of the training labels, or the recipe's official constants) to
+    label-supervised models; they default to 0/1 (no normalisation)."""
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; choose one of {MODEL_NAMES}")
     if not isinstance(graph, CausalGraph):
@@ -349,6 +363,7 @@ def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, labe
     errors = hparam_errors(hparams)
     if errors:
         raise ValueError("; ".join(errors))
+    recipe = get_recipe(recipe, **{f: hparams.pop(f) for f in RECIPE_FIELDS if f in hparams})
     unused = set(hparams) - set(_MODEL_HPARAMS[name])
     if unused:
         warnings.warn(f"{name} ignores hparams {sorted(unused)}", stacklevel=2)
@@ -356,14 +371,14 @@ def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, labe
         warnings.warn(f"{name}: no label_mean/label_std given, labels enter the prior "
                       f"unnormalised; pass prior.label_stats(train_labels)", stacklevel=2)
     hp = {key: hparams.get(key, HPARAM_DEFAULTS[key]) for key in _MODEL_HPARAMS[name]}
-    args = (name, graph, resolution, k, label_mean, label_std, hp)
+    args = (name, graph, resolution, k, label_mean, label_std, hp, recipe)
     if name == "beta_vae":
         return BetaVAE(*args)
     if name == "causal_vae":
         return ICMVAE(*args, mechanism=LinearSCM(graph, k),
                       prior=LabelMeanPrior(graph, k, label_mean, label_std))
     kind = "spline" if name == "icm_vae_spline" else "affine"
-    flow_kw = {"hidden": hp["hidden"]}
+    flow_kw = {"hidden": hp["hidden"], "affine_bound": recipe.flow_bound}
     if kind == "spline":
         flow_kw.update(bins=hp["bins"], bound=hp["bound"])
     prior = None if name == "icm_vae_noprior" else CausalPrior(
@@ -376,6 +391,10 @@ def model_from_config(config: dict) -> CausalModel:
     missing = {"name", "graph", "resolution", "k"} - set(config)
     if missing:
         raise ValueError(f"model config lacks {sorted(missing)}")
+    hparams = dict(config.get("hparams", {}))
+    recipe = config.get("recipe")
+    if recipe is None:  # checkpoints from before recipes: the "elbo" recipe with their decoder
+        recipe = get_recipe("elbo", decoder=hparams.pop("decoder", "joint")).to_dict()
     return build_model(config["name"], CausalGraph.from_dict(config["graph"]), config["resolution"],
                        config["k"], config.get("label_mean"), config.get("label_std"),
-                       **config.get("hparams", {}))
+                       recipe=recipe, **hparams)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 RESOLUTIONS = (32, 48, 64, 96, 128)
-DECODER_KINDS = ("joint", "sum")
+DECODER_KINDS = ("joint", "sum", "mean")
 
 
 def check_resolution(resolution: int) -> int:
@@ -56,14 +56,16 @@ class ConvDecoder(nn.Module):
     """(B, groups * in_dim) -> logits (B, 3, r, r).
 
     ``groups > 1`` builds that many independent decoders, one per input chunk of ``in_dim``, run as
-    grouped convolutions in one op; their logits are summed (the official "sum" decoder).
+    grouped convolutions in one op; their logits are summed, or averaged with ``average=True``
+    (the official composition: one decoder per causal variable, logit images averaged).
     """
 
     def __init__(self, resolution: int, in_dim: int, width: int = 32, hidden: int = 256,
-                 groups: int = 1):
+                 groups: int = 1, average: bool = False):
         super().__init__()
         r = check_resolution(resolution)
         g, w = int(groups), check_width(width)
+        self.average = bool(average)
         self.resolution, self.groups, self.w, self.s = r, g, w, r // 16
         # grouped 1x1 convs act as g independent linear layers
         self.fc = nn.Sequential(
@@ -94,21 +96,25 @@ class ConvDecoder(nn.Module):
         h = self.fc(z.reshape(b, -1, 1)).reshape(b, self.groups * 2 * self.w, self.s, self.s)
         out = self.deconv(h.contiguous(memory_format=torch.channels_last)).contiguous()
         if self.groups > 1:
-            out = out.reshape(b, self.groups, 3, self.resolution, self.resolution).sum(1)
+            out = out.reshape(b, self.groups, 3, self.resolution, self.resolution)
+            out = out.mean(1) if self.average else out.sum(1)
         return out + self.pixel_bias
 
 
-def make_decoder(kind: str, resolution: int, n: int, k: int, width: int = 32) -> ConvDecoder:
-    """"joint": one decoder of all n*k dims; "sum": n decoders of k dims each, logits summed."""
+def make_decoder(kind: str, resolution: int, n: int, k: int, width: int = 32,
+                 hidden: int = 256) -> ConvDecoder:
+    """"joint": one decoder of all n*k dims; "sum"/"mean": n decoders of k dims each (one per
+    causal variable, as grouped convolutions), logits summed or averaged (official)."""
     if kind == "joint":
-        return ConvDecoder(resolution, n * k, width)
-    if kind == "sum":
-        return ConvDecoder(resolution, k, width, groups=n)
+        return ConvDecoder(resolution, n * k, width, hidden)
+    if kind in ("sum", "mean"):
+        return ConvDecoder(resolution, k, width, hidden, groups=n, average=kind == "mean")
     raise ValueError(f"decoder must be one of {DECODER_KINDS}, got {kind!r}")
 
 
 def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
-    """Per-sample Bernoulli NLL (B,): BCE summed over pixels (targets in [0, 1])."""
+    """Per-sample Bernoulli NLL (B,): BCE summed over all pixels (targets in [0, 1]); a recipe
+    rescales it (recipes.reconstruction_scale)."""
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
 

@@ -70,11 +70,15 @@ def load_training_data(cfg: TrainConfig):
 
 
 def build_for(cfg: TrainConfig, ds):
+    """The untrained model of a run: its recipe, and the label scaling the recipe asks for."""
     from .models import build_model
+    from .recipes import RECIPE_FIELDS, official_scaling
 
-    mean, std = ds.label_stats()
+    recipe = cfg.resolved_recipe()
+    mean, std = official_scaling(recipe, cfg.dataset) or ds.label_stats()
+    hparams = {k: v for k, v in cfg.hparams.items() if k not in RECIPE_FIELDS}
     return build_model(cfg.model, ds.graph, cfg.resolution, k=cfg.k,
-                       label_mean=mean, label_std=std, **cfg.hparams)
+                       label_mean=mean, label_std=std, recipe=recipe, **hparams)
 
 
 @torch.no_grad()

@@ -5,8 +5,8 @@ Same structure as the image ICM-VAE (models.ICMVAE), with MLPs instead of conv n
     z = CausalFlow(eps)                       (the package's mechanisms, reused)
     x ~ N(dec(z), diag(sigma^2))              (Gaussian likelihood, learned per-dim sigma)
     p(z|u) = CausalPrior(u)                   (the package's prior; absent for "noprior")
-Loss per sample: rec + alpha [0.5 ||eps||^2 - log|det dz/deps|] + beta KL_prior, the image
-model's loss with a Gaussian instead of a Bernoulli likelihood. Labels u are the true latents,
+Loss: the image models' objective (recipes.objective under the same recipe, trained by the same
+epoch loop train.train_epoch) with a Gaussian instead of a Bernoulli likelihood. Labels u are the true latents,
 optionally with Gaussian label noise, so the truth the metrics compare against is exact.
 """
 from __future__ import annotations
@@ -26,9 +26,10 @@ from . import metrics
 from .analysis import COLUMNS, RunCodes, score_codes
 from .graph import CausalGraph
 from .mechanisms import CausalFlow
-from .models import warmup
 from .prior import CausalPrior, label_stats
+from .recipes import RECIPES, get_recipe, objective, reconstruction_scale, warmup
 from .synthetic import SyntheticSCM
+from .train import train_epoch
 from .utils import field_errors, seed_everything
 
 VARIANTS = ("icm", "noprior")
@@ -51,13 +52,16 @@ class VectorICM(nn.Module):
 
     def __init__(self, graph: CausalGraph, obs_dim: int, k: int = 1, hidden: int = 64,
                  flow_hidden: int = 32, kind: str = "affine", use_prior: bool = True,
-                 label_mean=None, label_std=None):
+                 label_mean=None, label_std=None, recipe: str = "official"):
         super().__init__()
         self.graph, self.n, self.k, self.obs_dim = graph, graph.n, int(k), int(obs_dim)
+        self.recipe = get_recipe(recipe)
+        bound = self.recipe.flow_bound
         self.encoder = mlp(self.obs_dim, self.n * self.k, hidden)
-        self.mechanism = CausalFlow(graph, self.k, kind=kind, hidden=flow_hidden)
+        self.mechanism = CausalFlow(graph, self.k, kind=kind, hidden=flow_hidden,
+                                    affine_bound=bound)
         self.prior = CausalPrior(graph, self.k, label_mean, label_std, kind=kind,
-                                 hidden=flow_hidden) if use_prior else None
+                                 hidden=flow_hidden, affine_bound=bound) if use_prior else None
         self.decoder = mlp(self.n * self.k, self.obs_dim, hidden)
         self.log_sigma = nn.Parameter(torch.zeros(self.obs_dim))
 
@@ -74,6 +78,11 @@ class VectorICM(nn.Module):
         return self.decoder(z.reshape(z.shape[0], -1))
 
     def loss_terms(self, x: Tensor, u: Tensor | None, alpha: float, beta: float) -> dict:
+        return objective(self.loss_parts(x, u), alpha, beta,
+                         reconstruction_scale(x.shape, self.recipe))
+
+    def loss_parts(self, x: Tensor, u: Tensor | None) -> dict[str, Tensor]:
+        """Per-sample parts (B,): Gaussian NLL summed over dims, kl_eps, logdet, kl_prior."""
         eps = self.abduct(x)
         z, logdet = self.mechanism(eps)
         log_sigma = self.log_sigma.clamp(min=MIN_LOG_SIGMA)
@@ -86,9 +95,7 @@ class VectorICM(nn.Module):
             kl_prior = self.prior.kl(z, u)
         else:
             kl_prior = torch.zeros_like(rec)
-        loss = rec + alpha * (kl_eps - logdet) + beta * kl_prior
-        terms = {"rec": rec, "kl_eps": kl_eps, "logdet": logdet, "kl_prior": kl_prior}
-        return {"loss": loss.mean(), **{t: v.mean() for t, v in terms.items()}}
+        return {"rec": rec, "kl_eps": kl_eps, "logdet": logdet, "kl_prior": kl_prior}
 
 
 @dataclass
@@ -96,6 +103,7 @@ class SynthConfig:
     """Everything a synthetic run depends on. The data (data_seed) are shared by all seeds."""
 
     variant: str = "icm"
+    recipe: str = "official"  # recipes.RECIPES: flow bounds and warm-up as the image models
     seed: int = 0
     epochs: int = 30
     n_train: int = 2000
@@ -118,6 +126,8 @@ class SynthConfig:
         errs = []
         if self.variant not in VARIANTS:
             errs.append(f"variant={self.variant!r} is not one of {VARIANTS}")
+        if self.recipe not in RECIPES:
+            errs.append(f"recipe={self.recipe!r} is not one of {sorted(RECIPES)}")
         errs += field_errors(self, positive_ints=("epochs", "n_train", "n_test", "batch_size", "k",
                                                   "hidden", "flow_hidden"),
                              nonneg_ints=("seed", "data_seed"), positive=("lr", "ramp_fraction"),
@@ -152,7 +162,8 @@ def make_data(scm: SyntheticSCM, cfg: SynthConfig) -> SynthData:
 def build(scm: SyntheticSCM, cfg: SynthConfig, data: SynthData) -> VectorICM:
     mean, std = label_stats(data.u_train)
     return VectorICM(scm.graph, scm.obs_dim, cfg.k, cfg.hidden, cfg.flow_hidden, cfg.kind,
-                     use_prior=cfg.variant == "icm", label_mean=mean, label_std=std)
+                     use_prior=cfg.variant == "icm", label_mean=mean, label_std=std,
+                     recipe=cfg.recipe)
 
 
 def train_synthetic(scm: SyntheticSCM, cfg: SynthConfig, data: SynthData | None = None
@@ -184,22 +195,13 @@ def _train(scm: SyntheticSCM, cfg: SynthConfig, data: SynthData) -> tuple[Vector
     model.train()
     for epoch in range(cfg.epochs):
         t0 = time.perf_counter()
-        alpha, beta = warmup(epoch, cfg.epochs, cfg.alpha_max, cfg.beta_max, cfg.ramp_fraction)
+        alpha, beta = warmup(epoch, cfg.epochs, cfg.alpha_max, cfg.beta_max, cfg.ramp_fraction,
+                             kind=model.recipe.warmup)
         perm = torch.randperm(len(x), generator=gen)
-        sums: dict[str, float] = {}
-        for i in range(0, len(x), cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            terms = model.loss_terms(x[idx], u[idx], alpha, beta)
-            if not torch.isfinite(terms["loss"]):
-                raise FloatingPointError(f"synthetic loss became {terms['loss'].item()} at "
-                                         f"epoch {epoch + 1} ({cfg.variant}, seed {cfg.seed})")
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            opt.step()
-            for name, v in terms.items():
-                sums[name] = sums.get(name, 0.0) + float(v.detach()) * len(idx)
-        rows.append({"epoch": epoch + 1, "alpha": alpha, "beta": beta,
-                     **{k: v / len(x) for k, v in sums.items()},
+        batches = ((x[idx], u[idx]) for idx in perm.split(cfg.batch_size))
+        means = train_epoch(model, opt, batches, alpha, beta, epoch + 1,
+                            detail=f"synthetic {cfg.variant}, seed {cfg.seed}")
+        rows.append({"epoch": epoch + 1, "alpha": alpha, "beta": beta, **means,
                      "seconds": time.perf_counter() - t0})
     model.eval()
     return model, pd.DataFrame(rows)

@@ -34,6 +34,7 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     k: int = 4
+    recipe: str = "official"  # recipes.RECIPES; hparams named as a recipe field override one field
     alpha_max: float = 0.1
     beta_max: float = 1.2
     ramp_fraction: float = 94 / 101  # official schedule: weights reach their max at epoch 94 of 101
@@ -47,8 +48,11 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         from .models import MODEL_NAMES, hparam_errors
+        from .recipes import RECIPES
 
         errors = []
+        if self.recipe not in RECIPES:
+            errors.append(f"recipe={self.recipe!r} is not one of {sorted(RECIPES)}")
         if self.dataset not in DATASETS:
             errors.append(f"dataset={self.dataset!r} is not one of {DATASETS}")
         if self.model not in MODEL_NAMES:
@@ -73,6 +77,13 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def resolved_recipe(self):
+        """The recipe this run trains with: ``recipe`` with any recipe fields set in hparams."""
+        from .recipes import RECIPE_FIELDS, get_recipe
+
+        return get_recipe(self.recipe, **{f: self.hparams[f] for f in RECIPE_FIELDS
+                                          if f in self.hparams})
+
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
@@ -83,10 +94,37 @@ class TrainConfig:
 
 
 def warmup_weights(epoch: int, cfg: TrainConfig) -> tuple[float, float]:
-    """alpha, beta for this epoch under the config's (official) linear warm-up."""
-    from .models import warmup
+    """alpha, beta for this epoch under the config's recipe's warm-up."""
+    from .recipes import warmup
 
-    return warmup(epoch, cfg.epochs, cfg.alpha_max, cfg.beta_max, cfg.ramp_fraction)
+    return warmup(epoch, cfg.epochs, cfg.alpha_max, cfg.beta_max, cfg.ramp_fraction,
+                  kind=cfg.resolved_recipe().warmup)
+
+
+def train_epoch(model, opt, batches, alpha: float, beta: float, epoch: int = 1, detail: str = "",
+                bar=None) -> dict[str, float]:
+    """One pass of optimiser steps over (x, u) batches: the epoch loop of every model (image and
+    vector). Returns the per-sample mean of each loss term. A non-finite term stops training
+    with its name, the (1-based) epoch and step, and ``detail`` (which run)."""
+    sums: dict[str, float] = {}
+    seen = 0
+    for step, (x, u) in enumerate(batches):
+        terms = model.loss_terms(x, u, alpha=alpha, beta=beta)
+        for name, v in terms.items():
+            if not torch.isfinite(v).all():
+                raise FloatingPointError(f"loss term '{name}' became {v.item()} at epoch {epoch}, "
+                                         f"step {step + 1} ({detail}); lower lr or check the inputs")
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+        seen += len(x)
+        for name, v in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(v.detach()) * len(x)
+        if bar is not None:
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix({k: f"{v / seen:.2f}" for k, v in sums.items()})
+    return {k: v / max(seen, 1) for k, v in sums.items()}
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -136,30 +174,16 @@ def fit(model, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
         seed_everything(_epoch_seed(cfg.seed, epoch))
         alpha, beta = warmup_weights(epoch, cfg)
         perm = torch.randperm(n)
-        sums: dict[str, float] = {}
         model.train()
         t0 = time.perf_counter()
-        bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False)
-        for step, i in enumerate(bar):
-            idx = perm[i:i + cfg.batch_size]
-            x = to_float_images(images[idx]).to(device)
-            u = labels[idx].to(device)
-            terms = model.loss_terms(x, u, alpha=alpha, beta=beta)
-            for name, v in terms.items():
-                if not torch.isfinite(v).all():
-                    raise FloatingPointError(
-                        f"loss term '{name}' became {v.item()} at epoch {epoch + 1}, step {step + 1} "
-                        f"(model={cfg.model}, lr={cfg.lr}); lower lr or check the inputs")
-            opt.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-            opt.step()
-            for name, v in terms.items():
-                sums[name] = sums.get(name, 0.0) + float(v.detach()) * len(idx)
-            if step % 10 == 0:
-                bar.set_postfix({k: f"{v / (i + len(idx)):.2f}" for k, v in sums.items()})
-        row = {"epoch": epoch + 1, "alpha": alpha, "beta": beta,
-               **{k: v / n for k, v in sums.items()}, "seconds": time.perf_counter() - t0}
+        batches = ((to_float_images(images[idx]).to(device), labels[idx].to(device))
+                   for idx in perm.split(cfg.batch_size))
+        with tqdm(total=-(-n // cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                  disable=not progress, leave=False) as bar:
+            means = train_epoch(model, opt, batches, alpha, beta, epoch + 1, bar=bar,
+                                detail=f"model={cfg.model}, lr={cfg.lr}")
+        row = {"epoch": epoch + 1, "alpha": alpha, "beta": beta, **means,
+               "seconds": time.perf_counter() - t0}
         history.append(row)
         if ckpt_path is not None:
             save_checkpoint(ckpt_path, model, config=run_config(cfg, model), optimizer=opt,

@@ -27,8 +27,9 @@ def official_reference(graph, k, label_mean, label_std, resolution):
     from torch import nn
 
     from icm_utils.mechanisms import CausalFlow
-    from icm_utils.nets import OfficialMLPDecoder, OfficialMLPEncoder
+    from icm_utils.nets import OfficialMLPDecoder, OfficialMLPEncoder, bernoulli_nll
     from icm_utils.prior import CausalPrior
+    from icm_utils.recipes import RECIPES, objective, reconstruction_scale
 
     class Reference(nn.Module):
         def __init__(self):
@@ -38,14 +39,12 @@ def official_reference(graph, k, label_mean, label_std, resolution):
             self.prior = CausalPrior(graph, k, label_mean, label_std)
             self.dec = OfficialMLPDecoder(graph.n, k, resolution, 4)
 
-        def loss_terms(self, x, u, alpha, beta):
+        def loss_terms(self, x, u, alpha, beta):  # the package's one objective, official recipe
             eps = self.enc(x)[:, : graph.n * k].reshape(-1, graph.n, k)
             z, logdet = self.flow(eps)
-            rec = nn.functional.binary_cross_entropy_with_logits(
-                self.dec(z), x, reduction="none").flatten(1).sum(1)
-            loss = rec + alpha * (0.5 * eps.pow(2).flatten(1).sum(1) - logdet) \
-                + beta * self.prior.kl(z, u)
-            return {"loss": loss.mean()}
+            parts = {"rec": bernoulli_nll(self.dec(z), x), "kl_eps": 0.5 * eps.pow(2).sum((1, 2)),
+                     "logdet": logdet, "kl_prior": self.prior.kl(z, u)}
+            return objective(parts, alpha, beta, reconstruction_scale(x.shape, RECIPES["official"]))
 
     return Reference()
 

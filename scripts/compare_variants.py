@@ -42,11 +42,13 @@ def parse_variant(text: str) -> tuple[str, dict, dict]:
             pass  # a bare string such as official
         (cfg if k in fields else hp)[k] = v
     from icm_utils.models import HPARAM_DEFAULTS
+    from icm_utils.recipes import RECIPE_FIELDS
 
-    unknown = sorted(set(hp) - set(HPARAM_DEFAULTS))
+    unknown = sorted(set(hp) - set(HPARAM_DEFAULTS) - set(RECIPE_FIELDS))
     if unknown:
         raise ValueError(f"variant {name!r}: {unknown} are neither TrainConfig fields "
-                         f"{sorted(fields)} nor model hparams {sorted(HPARAM_DEFAULTS)}")
+                         f"{sorted(fields)}, model hparams {sorted(HPARAM_DEFAULTS)} nor recipe "
+                         f"fields {list(RECIPE_FIELDS)}")
     return name, cfg, hp
 
 

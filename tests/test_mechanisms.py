@@ -1,4 +1,6 @@
 """Causal flows: exact inverse, log|det| vs autograd Jacobians, graph sparsity, interventions."""
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -66,11 +68,21 @@ def test_float32_roundtrip(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_identity_at_initialisation(kind):
-    f = CausalFlow(FLOW_GRAPH, 3, kind=kind)
+    f = CausalFlow(FLOW_GRAPH, 3, kind=kind, affine_bound="tanh")
     eps = torch.randn(5, 4, 3)
     z, ld = f(eps)
     torch.testing.assert_close(z, eps, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ld, torch.zeros(5), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_sigmoid_bound_starts_at_the_midpoint_slope(kind):
+    # official bound: a zero last layer gives s = t = sigmoid(0) = 0.5 for every node
+    f = CausalFlow(FLOW_GRAPH, 3, kind=kind, affine_bound="sigmoid")
+    eps = torch.randn(5, 4, 3)
+    z, ld = f(eps)
+    torch.testing.assert_close(z, eps * math.exp(0.5) + 0.5, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ld, torch.full((5,), 0.5 * 4 * 3), atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("kind", KINDS)

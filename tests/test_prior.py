@@ -35,7 +35,8 @@ def test_label_stats_match_numpy_and_guard_constant_columns():
 
 @pytest.mark.parametrize("kind", ["affine", "spline"])
 def test_identity_prior_mean_is_normalised_label_and_kl_is_closed_form(kind):
-    prior = CausalPrior(PENDULUM_GRAPH, 3, MEAN, STD, kind=kind)  # identity flow at init
+    # identity flow at init (the tanh bound; the sigmoid bound starts at slope e^0.5, shift 0.5)
+    prior = CausalPrior(PENDULUM_GRAPH, 3, MEAN, STD, kind=kind, affine_bound="tanh")
     u = torch.randn(7, 4) * 3
     z = torch.randn(7, 4, 3)
     u_hat = (u - torch.tensor(MEAN)) / torch.tensor(STD)
