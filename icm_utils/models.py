@@ -81,7 +81,7 @@ class CausalModel(nn.Module):
             self.decoder = OfficialMLPDecoder(self.n, self.k, self.resolution, channels=3)
         else:
             self.decoder = make_decoder(recipe.decoder, self.resolution, self.n, self.k,
-                                        hparams.get("decoder_width") or hparams["width"])
+                                        hparams["width"], hparams.get("decoder_width"))
         # label -> block map for models without a prior (buffers so checkpoints keep it)
         self.register_buffer("map_index", torch.arange(self.n))
         self.register_buffer("map_slope", torch.zeros(self.n, self.k))

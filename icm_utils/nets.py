@@ -52,12 +52,36 @@ class ConvEncoder(nn.Module):
         return self.head(self.conv(x))
 
 
+class _Up(nn.Module):
+    """Stride-2 transposed conv (4x4) whose weight may be masked block-diagonal over groups.
+
+    A dense conv with a block-diagonal mask is g independent convs in one call; on CPU it runs
+    ~2x faster than ``groups=g`` (oneDNN's grouped transposed conv is slow at these sizes)."""
+
+    def __init__(self, cin: int, cout: int, groups: int = 1):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(cin, cout, 4, 2, 1)
+        if groups > 1:
+            mask = torch.block_diag(*[torch.ones(cin // groups, cout // groups)] * groups)
+            self.register_buffer("mask", mask[:, :, None, None])
+            with torch.no_grad():  # keep the per-group fan-in of the default init
+                self.conv.weight.mul_(self.mask * groups ** 0.5)
+        else:
+            self.mask = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        w = self.conv.weight if self.mask is None else self.conv.weight * self.mask
+        return F.conv_transpose2d(x, w, self.conv.bias, stride=2, padding=1)
+
+
 class ConvDecoder(nn.Module):
     """(B, groups * in_dim) -> logits (B, 3, r, r).
 
-    ``groups > 1`` builds that many independent decoders, one per input chunk of ``in_dim``, run as
-    grouped convolutions in one op; their logits are summed, or averaged with ``average=True``
-    (the official composition: one decoder per causal variable, logit images averaged).
+    ``groups > 1`` builds that many independent decoders, one per input chunk of ``in_dim`` (one
+    per causal variable), each of width ``width``: 1x1 grouped convs and block-diagonal transposed
+    convs. Their logit images are summed, or averaged with ``average=True`` (the official
+    composition). The last layer is linear, so it is one dense conv over all groups' features:
+    exactly the sum of the groups' own last layers.
     """
 
     def __init__(self, resolution: int, in_dim: int, width: int = 32, hidden: int = 256,
@@ -71,13 +95,11 @@ class ConvDecoder(nn.Module):
         self.fc = nn.Sequential(
             nn.Conv1d(g * in_dim, g * hidden, 1, groups=g), nn.ReLU(inplace=True),
             nn.Conv1d(g * hidden, g * 2 * w * self.s ** 2, 1, groups=g), nn.ReLU(inplace=True))
-
-        def up(cin: int, cout: int) -> nn.ConvTranspose2d:
-            return nn.ConvTranspose2d(g * cin, g * cout, 4, 2, 1, groups=g)
-
         self.deconv = nn.Sequential(
-            up(2 * w, 2 * w), nn.ReLU(inplace=True), up(2 * w, w), nn.ReLU(inplace=True),
-            up(w, w // 2), nn.ReLU(inplace=True), up(w // 2, 3))
+            _Up(g * 2 * w, g * 2 * w, g), nn.ReLU(inplace=True),
+            _Up(g * 2 * w, g * w, g), nn.ReLU(inplace=True),
+            _Up(g * w, g * (w // 2), g), nn.ReLU(inplace=True),
+            _Up(g * (w // 2), 3))
         # channels-last transposed convs run ~30% faster on CPU (oneDNN's native layout)
         self.deconv.to(memory_format=torch.channels_last)
         # Per-pixel output bias, set from the first training batch (init_output_bias): without it
@@ -95,20 +117,27 @@ class ConvDecoder(nn.Module):
         b = z.shape[0]
         h = self.fc(z.reshape(b, -1, 1)).reshape(b, self.groups * 2 * self.w, self.s, self.s)
         out = self.deconv(h.contiguous(memory_format=torch.channels_last)).contiguous()
-        if self.groups > 1:
-            out = out.reshape(b, self.groups, 3, self.resolution, self.resolution)
-            out = out.mean(1) if self.average else out.sum(1)
+        if self.average:
+            out = out / self.groups
         return out + self.pixel_bias
 
 
+def block_width(width: int, n: int) -> int:
+    """Width of each of n per-variable decoders with as many channels in all as one joint decoder
+    of ``width`` (so the same cost per step: measured 1.06x of the joint decoder's time)."""
+    return max(2, 2 * round(int(width) / int(n) / 2))
+
+
 def make_decoder(kind: str, resolution: int, n: int, k: int, width: int = 32,
-                 hidden: int = 256) -> ConvDecoder:
+                 per_block: int | None = None, hidden: int = 256) -> ConvDecoder:
     """"joint": one decoder of all n*k dims; "sum"/"mean": n decoders of k dims each (one per
-    causal variable, as grouped convolutions), logits summed or averaged (official)."""
+    causal variable), logits summed or averaged (official), each of width ``per_block``
+    (default ``block_width(width, n)``)."""
     if kind == "joint":
         return ConvDecoder(resolution, n * k, width, hidden)
     if kind in ("sum", "mean"):
-        return ConvDecoder(resolution, k, width, hidden, groups=n, average=kind == "mean")
+        w = block_width(width, n) if per_block is None else per_block
+        return ConvDecoder(resolution, k, w, hidden, groups=n, average=kind == "mean")
     raise ValueError(f"decoder must be one of {DECODER_KINDS}, got {kind!r}")
 
 

@@ -6,8 +6,9 @@ Same structure as the image ICM-VAE (models.ICMVAE), with MLPs instead of conv n
     x ~ N(dec(z), diag(sigma^2))              (Gaussian likelihood, learned per-dim sigma)
     p(z|u) = CausalPrior(u)                   (the package's prior; absent for "noprior")
 Loss: the image models' objective (recipes.objective under the same recipe, trained by the same
-epoch loop train.train_epoch) with a Gaussian instead of a Bernoulli likelihood. Labels u are the true latents,
-optionally with Gaussian label noise, so the truth the metrics compare against is exact.
+epoch loop train.train_epoch) with a Gaussian instead of a Bernoulli likelihood. Labels u are the
+true latents, optionally with Gaussian label noise, so the truth the metrics compare against is
+exact.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from . import metrics
-from .analysis import COLUMNS, RunCodes, score_codes
+from .analysis import COLUMNS, RunCodes, control_codes, score_codes
 from .graph import CausalGraph
 from .mechanisms import CausalFlow
 from .prior import CausalPrior, label_stats
@@ -216,12 +217,16 @@ def encode(model: VectorICM, x: np.ndarray) -> np.ndarray:
 
 def synthetic_identifiability(scm: SyntheticSCM, variants: Sequence[str] = VARIANTS,
                               seeds: Sequence[int] = (0, 1), epochs: int = 30,
-                              metric_seed: int = 0, **cfg_kwargs
+                              metric_seed: int = 0,
+                              control_kinds: Sequence[str] | None = None, **cfg_kwargs
                               ) -> tuple[pd.DataFrame, list[RunCodes]]:
     """Train every (variant, seed) on the same data and score the test codes against the exact
     latents. Returns a tidy DataFrame (dataset="synthetic", model=variant, seed, metric, value)
-    and the codes. Metrics: analysis.score_codes at block level (k=1: a block is a dim) with
-    "mcc_between_seeds" per pair of seeds, plus "train_seconds" per run.
+    and the models' codes. Metrics: analysis.score_codes at block level (k=1: a block is a dim,
+    so MCC is dim-level MCC) with the between-seed scores per pair of seeds, plus
+    "train_seconds" per run; and the same scores of the controls (analysis.control_codes on the
+    same test units, model "control:<kind>", seeds 0 and 1): ``control_kinds`` None for every
+    kind, () for none.
     """
     base = SynthConfig(epochs=epochs, **cfg_kwargs).validate()
     data = make_data(scm, base)
@@ -234,6 +239,7 @@ def synthetic_identifiability(scm: SyntheticSCM, variants: Sequence[str] = VARIA
             secs.append(("synthetic", v, str(s), "train_seconds", time.perf_counter() - t0))
             codes.append(RunCodes("synthetic", v, s, encode(model, data.x_test), data.z_test,
                                   scm.names, aligned=model.prior is not None))
-    df = score_codes(codes, level="block", seed=metric_seed, dim_metrics=())
+    ctrl = control_codes(codes, **({} if control_kinds is None else {"kinds": control_kinds}))
+    df = score_codes(codes + ctrl, level="block", seed=metric_seed, dim_metrics=())
     df = pd.concat([df, pd.DataFrame(secs, columns=COLUMNS)], ignore_index=True)
     return df, codes

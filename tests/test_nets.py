@@ -13,7 +13,7 @@ from icm_utils.nets import (
 
 
 @pytest.mark.parametrize("r", RESOLUTIONS)
-@pytest.mark.parametrize("kind", ["joint", "sum"])
+@pytest.mark.parametrize("kind", ["joint", "sum", "mean"])
 def test_shapes_for_every_resolution(r, kind):
     enc = ConvEncoder(r, 12, width=8)
     dec = make_decoder(kind, r, 3, 4, width=8)
@@ -85,8 +85,8 @@ def test_output_bias_init_starts_the_decoder_at_the_mean_image():
     torch.manual_seed(0)
     dec = make_decoder("joint", 32, 2, 2, width=8)
     with torch.no_grad():
-        for m in dec.deconv:  # silence the conv path so only the bias is left
-            if hasattr(m, "weight"):
+        for m in dec.deconv.modules():  # silence the conv path so only the bias is left
+            if isinstance(m, torch.nn.ConvTranspose2d):
                 m.weight.zero_()
                 m.bias.zero_()
     x = torch.rand(16, 3, 32, 32) * 0.5 + 0.4
