@@ -15,6 +15,14 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .controls import (
+    COUNTERFACTUAL_ROLES,
+    DO_NOTHING,
+    MIN_GAP,
+    SIMULATOR,
+    counterfactual_gaps,
+    label,
+)
 from .metrics import match_blocks
 from .train import images_to_tensor
 from .utils import seed_everything
@@ -132,17 +140,30 @@ def evaluate_counterfactuals(model, cfset: CounterfactualSet, probe: Probe, labe
     """Tidy rows: per target and per variable, the probe-read factor error on the model's
     counterfactual, in units of the label's std, with the variable's role (intervened,
     descendant, non-descendant); plus the image error to the true counterfactual."""
-    g = model.graph
+    images = (model_counterfactuals(model, cfset.images, {name: value})[0]  # one at a time
+              for name, value in cfset.targets)
+    return score_counterfactual_images(images, cfset, probe, label_std, model.graph, model_name,
+                                       seed)
+
+
+def score_counterfactual_images(images, cfset: CounterfactualSet, probe: Probe,
+                                label_std: np.ndarray, graph, model_name: str = "",
+                                seed: int = 0) -> pd.DataFrame:
+    """``evaluate_counterfactuals``' rows for given counterfactual images, one (U,3,H,W) float
+    tensor or (U,H,W,3) uint8 array per target (any iterable): the one scoring path of models
+    and controls."""
     rows = []
-    for (name, value), true_img, true_lab in zip(cfset.targets, cfset.cf_images, cfset.cf_labels):
-        j = g.index(name)
-        desc = g.descendants(j)
-        x_cf, _ = model_counterfactuals(model, cfset.images, {name: value})
+    for (name, value), x_cf, true_img, true_lab in zip(cfset.targets, images, cfset.cf_images,
+                                                       cfset.cf_labels, strict=True):
+        j = graph.index(name)
+        desc = graph.descendants(j)
+        if isinstance(x_cf, np.ndarray):
+            x_cf = images_to_tensor(x_cf).float() / 255
         true = images_to_tensor(true_img).float() / 255
         img_mse = float(((x_cf - true) ** 2).mean())
         read = probe.predict(x_cf)
         err = np.abs(read - true_lab) / label_std
-        for i, var in enumerate(g.names):
+        for i, var in enumerate(graph.names):
             role = "intervened" if i == j else ("descendant" if i in desc else "non-descendant")
             rows.append({"model": model_name, "seed": seed, "target": name, "value": value,
                          "variable": var, "role": role, "factor_error": float(err[:, i].mean()),
@@ -174,18 +195,24 @@ def block_movement(model, cfset: CounterfactualSet, batch_size: int = 256) -> np
     counterfactual images. The true graph allows movement only where i is j or descends from j."""
     from .sweep import encode_images
 
-    g = model.graph
     z0 = encode_images(model, cfset.images, batch_size)            # (U,n,k)
     z1s = [encode_images(model, img, batch_size) for img in cfset.cf_images]
+    return movement_from_codes(z0, z1s, cfset, model.graph)
+
+
+def movement_from_codes(z0: np.ndarray, z1s: list[np.ndarray], cfset: CounterfactualSet,
+                        graph) -> np.ndarray:
+    """``block_movement`` from codes of the factual units (U,n,k) and of each target's true
+    counterfactuals: the one path of models' encodings and of control codes."""
     # Matched for every model, supervised or not, so all are judged on the same footing; on the
     # factual and counterfactual units together, which vary every factor (and are U*(T+1) > U).
     perm = match_blocks(np.concatenate([z0, *z1s]), np.concatenate([cfset.labels, *cfset.cf_labels]))[0]
     z0 = z0[:, perm]
-    scale = z0.reshape(len(z0), g.n, -1).std(0).mean(-1) + 1e-8     # (n,)
-    m = np.zeros((g.n, g.n))
-    count = np.zeros(g.n)
+    scale = z0.reshape(len(z0), graph.n, -1).std(0).mean(-1) + 1e-8     # (n,)
+    m = np.zeros((graph.n, graph.n))
+    count = np.zeros(graph.n)
     for (name, _), z1 in zip(cfset.targets, z1s, strict=True):
-        j = g.index(name)
+        j = graph.index(name)
         m[:, j] += np.linalg.norm(z1[:, perm] - z0, axis=-1).mean(0) / scale
         count[j] += 1
     return m / np.maximum(count, 1)
@@ -250,15 +277,35 @@ def plot_intervention_grid(model_images, true_images, values, names, title=""):
 
 
 def check_target(summary: pd.DataFrame, probe_err: float, model: str = "icm_vae",
-                 baseline: str = "beta_vae") -> dict:
-    """The workbook's counterfactual target, from the role summary (means over seeds)."""
-    mean = summary.groupby("model")[["descendant", "non-descendant"]].mean()
+                 baseline: str = "beta_vae", min_gap: float = MIN_GAP) -> dict:
+    """The workbook's counterfactual target, from the role summary (means over seeds), judged
+    only on roles where the controls are apart (``controls.counterfactual_gaps``): a criterion
+    on a role that doing nothing passes about as well as the simulator reads "not
+    discriminative", and "no controls" when the summary lacks the control rows. For each
+    discriminative role, ``<role>_error_removed`` places the model between doing nothing (0)
+    and the simulator's true counterfactual (1)."""
+    gaps = counterfactual_gaps(summary, min_gap).set_index("metric")["discriminative"]
+
+    def unusable(role: str) -> str | None:
+        if role not in gaps.index:
+            return "no controls"
+        return None if gaps[role] else "not discriminative"
+
+    mean = summary.groupby("model")[list(COUNTERFACTUAL_ROLES)].mean()
     out = {}
     if model in mean.index and baseline in mean.index:
         out["descendant_ratio"] = float(mean.loc[model, "descendant"] / mean.loc[baseline, "descendant"])
-        out["descendants_at_most_a_third"] = out["descendant_ratio"] <= 1 / 3
+        out["descendants_at_most_a_third"] = (unusable("descendant")
+                                              or out["descendant_ratio"] <= 1 / 3)
     if model in mean.index:
         out["non_descendant_error"] = float(mean.loc[model, "non-descendant"])
         out["probe_error"] = float(probe_err)
-        out["non_descendants_within_probe_error"] = out["non_descendant_error"] <= probe_err
+        out["non_descendants_within_probe_error"] = (unusable("non-descendant")
+                                                     or out["non_descendant_error"] <= probe_err)
+        for role in COUNTERFACTUAL_ROLES:
+            if unusable(role) is None:
+                nothing = mean.loc[label(DO_NOTHING), role]
+                sim = mean.loc[label(SIMULATOR), role]
+                out[f"{role}_error_removed"] = float((nothing - mean.loc[model, role])
+                                                     / (nothing - sim))
     return out

@@ -1,7 +1,9 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from icm_utils import controls
 from icm_utils import counterfactual as cf
 from icm_utils.datasets import load_dataset
 from icm_utils.train import images_to_tensor
@@ -49,6 +51,18 @@ class Oracle(torch.nn.Module):
         return torch.as_tensor(np.stack([self.table[im.tobytes()] for im in ims]))[:, :, None]
 
 
+class LookupProbe:
+    """A probe that reads every simulator image exactly (its true labels), for the rule's test."""
+
+    def __init__(self, oracle):
+        self.oracle = oracle
+
+    def predict(self, x):
+        if isinstance(x, np.ndarray):
+            x = images_to_tensor(x).float() / 255
+        return self.oracle.encode(x)[:, :, 0].numpy()
+
+
 def test_counterfactual_set_obeys_the_graph(ds, cfset):
     n = ds.graph.n
     assert len(cfset.targets) == 3 * n and cfset.images.shape == (12, RES, RES, 3)
@@ -93,3 +107,56 @@ def test_probe_learns_something_and_bad_sizes_refused(ds, probe):
     assert err["pendulum_angle"] < 0.5  # one epoch already beats predicting the mean (~0.87)
     with pytest.raises(ValueError, match="n_units"):
         cf.make_counterfactual_set(ds, n_units=0)
+
+
+# ---------------------------------------------------------------- controls
+def test_counterfactual_controls_bracket_the_models(ds, cfset, probe):
+    std = ds.label_stats()[1]
+    df = controls.counterfactual_controls(cfset, probe, std, ds.graph)
+    nothing, sim = (df[df["model"] == controls.label(k)] for k in (controls.DO_NOTHING,
+                                                                   controls.SIMULATOR))
+    assert len(nothing) == len(sim) == len(cfset.targets) * ds.graph.n
+    # the simulator is scored by the very path a model takes: the Oracle model's rows
+    model = cf.evaluate_counterfactuals(Oracle(ds, cfset), cfset, probe, std, "oracle")
+    np.testing.assert_allclose(sim["factor_error"], model["factor_error"], rtol=1e-6)
+    assert sim["image_mse"].max() == 0 and nothing["image_mse"].min() > 0
+    # the oracle row is within the probe's own error on real images
+    idx = ds.test_idx[:200]
+    own = cf.probe_error(probe, ds.images[idx], ds.labels[idx], std).mean()
+    assert sim["factor_error"].mean() < 1.5 * own
+    # doing nothing leaves non-descendants as they are: their error is the probe's on the
+    # (real) factual images, exactly
+    per_var = (np.abs(probe.predict(cfset.images) - cfset.labels) / std).mean(0)
+    nd = nothing[nothing["role"] == "non-descendant"]
+    assert len(nd) > 0
+    np.testing.assert_allclose(nd["factor_error"], per_var[[ds.graph.index(v) for v in
+                                                            nd["variable"]]], rtol=1e-6)
+    # with an exact probe (a one-epoch probe reads little but the angle) the rule separates
+    # the roles doing nothing gets wrong from the one it gets right
+    exact = controls.counterfactual_controls(cfset, LookupProbe(Oracle(ds, cfset)), std, ds.graph)
+    gaps = controls.counterfactual_gaps(cf.role_summary(exact)).set_index("metric")
+    assert gaps.loc["intervened", "discriminative"] and gaps.loc["descendant", "discriminative"]
+    assert gaps.loc["non-descendant", "gap"] == 0  # doing nothing is perfect there
+    assert not gaps.loc["non-descendant", "discriminative"]
+
+
+def test_check_target_uses_only_discriminative_roles(ds, cfset, probe):
+    std = ds.label_stats()[1]
+    ctrl = controls.counterfactual_controls(cfset, LookupProbe(Oracle(ds, cfset)), std, ds.graph)
+    good = ctrl[ctrl["model"] == "control:simulator"].assign(model="icm_vae")
+    lazy = ctrl[ctrl["model"] == "control:do_nothing"].assign(model="beta_vae")
+    summary = cf.role_summary(pd.concat([ctrl, good, lazy], ignore_index=True))
+    v = cf.check_target(summary, probe_err=1.0)
+    assert v["non_descendants_within_probe_error"] == "not discriminative"
+    assert v["descendants_at_most_a_third"] is (v["descendant_ratio"] <= 1 / 3)
+    assert v["intervened_error_removed"] == pytest.approx(1.0)
+    assert "non-descendant_error_removed" not in v
+    bare = cf.check_target(cf.role_summary(pd.concat([good, lazy])), probe_err=1.0)
+    assert bare["non_descendants_within_probe_error"] == "no controls"
+    assert bare["descendants_at_most_a_third"] == "no controls"
+
+
+def test_robustness_controls(ds, cfset):
+    r = controls.robustness_controls(cfset, ds.graph, k=4).groupby("model")["robustness"].mean()
+    assert r["control:oracle"] == pytest.approx(1.0)
+    assert r["control:null_linear"] < 0.8 and r["control:null_nonlinear"] < 0.8
