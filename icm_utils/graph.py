@@ -182,7 +182,7 @@ class CausalGraph:
         return ax
 
 
-# The datasets' graphs (REFERENCE.md) -------------------------------------------------------------
+# The datasets' graphs (CausalVAE) ----------------------------------------------------------------
 PENDULUM_GRAPH = CausalGraph(
     ["pendulum_angle", "light_position", "shadow_length", "shadow_position"],
     [("pendulum_angle", "shadow_length"), ("pendulum_angle", "shadow_position"),

@@ -1,4 +1,4 @@
-"""Pendulum SCM (CausalVAE, Yang et al. 2021), physics as in the peers (see shared REFERENCE).
+"""Pendulum SCM (CausalVAE, Yang et al. 2021), physics as in the peers.
 
 Variables (labels, float, physical units):
   pendulum_angle  theta in degrees (0 = hanging straight down, positive swings right),

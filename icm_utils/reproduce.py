@@ -94,6 +94,7 @@ def _pos_int(v, allow_none=False) -> bool:
 def check_parameters(params: dict) -> dict:
     """Validate parameter values by name; raise one ParameterError listing every problem."""
     from .models import MODEL_NAMES
+    from .recipes import RECIPES
     from .train import DATASETS
 
     errs = []
@@ -112,6 +113,8 @@ def check_parameters(params: dict) -> dict:
             errs.append(f"MODEL={v!r} is not one of {list(MODEL_NAMES)}")
         elif k == "MODELS" and (not isinstance(v, list) or not v or any(m not in MODEL_NAMES for m in v)):
             errs.append(f"MODELS must be a non-empty list drawn from {list(MODEL_NAMES)}, got {v!r}")
+        elif k == "RECIPE" and v not in RECIPES:
+            errs.append(f"RECIPE={v!r} is not one of {sorted(RECIPES)}")
         elif k == "SEED" and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
             errs.append(f"SEED must be a non-negative integer, got {v!r}")
         elif k == "SEEDS" and (not isinstance(v, list) or not v or any(

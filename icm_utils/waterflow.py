@@ -1,4 +1,4 @@
-"""Water-flow SCM (CausalVAE), physics as in the peers (see shared REFERENCE).
+"""Water-flow SCM (CausalVAE), physics as in the peers.
 
 Variables (labels, float, scene units):
   ball_size      ball radius b = r / 30,

@@ -5,6 +5,9 @@ identifiability scores (block DCI, IRS, MCC; mean and std over seeds).
     python scripts/compare_variants.py --epochs 10 --variant conv --variant official:arch=official
     # does a stronger prior weight close the gap?
     python scripts/compare_variants.py --variant beta1.2 --variant beta6:beta_max=6
+    # recipe ablation with counterfactual errors by role (200 held-out units x 12 interventions)
+    python scripts/compare_variants.py --counterfactuals 200 --variant official \
+        --variant elbo:recipe=elbo --variant joint:decoder=joint
 
 A variant is NAME[:KEY=VALUE,...]; a KEY that is a TrainConfig field (beta_max, lr, ...) sets
 it, any other KEY is a model hparam (arch, decoder, width, ...). Each variant trains into
@@ -62,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--out", type=Path, default=RUNS_DIR / "variants")
     p.add_argument("--train-only", action="store_true", help="train, skip the evaluation")
+    p.add_argument("--counterfactuals", type=int, default=0, metavar="N_UNITS",
+                   help="also score counterfactuals on N held-out units (probe-read factor error "
+                        "by role, with the do-nothing and simulator controls)")
+    p.add_argument("--probe-epochs", type=int, default=10)
     a = p.parse_args(argv)
 
     from icm_utils.analysis import evaluate_runs, summary_table, wide_summary
@@ -97,7 +104,46 @@ def main(argv: list[str] | None = None) -> int:
     wide = wide_summary(summary_table(tidy))
     print(wide[[c for c in cols if c in wide.columns]].to_string())
     print(f"[variants] tidy scores: {a.out / 'results' / 'variants.csv'}")
+    if a.counterfactuals > 0:
+        summary = counterfactual_table(plans, a.out, a.counterfactuals, a.probe_epochs)
+        summary.to_csv(a.out / "results" / "counterfactuals.csv", index=False)
+        print(summary.round(3).to_string(index=False))
+        print(f"[variants] counterfactual errors: {a.out / 'results' / 'counterfactuals.csv'}")
     return 0
+
+
+def counterfactual_table(plans: dict, out: Path, n_units: int, probe_epochs: int):
+    """Role summary (factor error in label std: intervened, descendant, non-descendant; image
+    MSE) of every variant and seed, with the do-nothing and simulator controls, on the same
+    held-out units, read by one probe (trained once per dataset and resolution, cached in OUT)."""
+    import pandas as pd
+    import torch
+
+    from icm_utils import counterfactual as cf
+    from icm_utils.controls import counterfactual_controls
+    from icm_utils.sweep import load_run, load_training_data
+
+    first = next(iter(plans.values()))[0]
+    ds, _ = load_training_data(first)
+    _, std = ds.label_stats()
+    probe_path = out / f"probe_{first.dataset}_{first.resolution}_{probe_epochs}ep.pt"
+    if probe_path.exists():
+        probe = cf.Probe(len(ds.names), *ds.label_stats())
+        probe.load_state_dict(torch.load(probe_path, weights_only=True))
+        probe.eval()
+    else:
+        tr = ds.train_idx
+        probe = cf.train_probe(ds.images[tr], ds.labels[tr], epochs=probe_epochs, seed=0)
+        torch.save(probe.state_dict(), probe_path)
+    cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
+    rows = [counterfactual_controls(cfset, probe, std, ds.graph)]
+    for name, cfgs in plans.items():
+        for cfg in cfgs:
+            model, _ = load_run(out / name, cfg)
+            rows.append(cf.evaluate_counterfactuals(model, cfset, probe, std, name, cfg.seed))
+    scores = pd.concat(rows, ignore_index=True)
+    scores.to_csv(out / "results" / "counterfactual_scores.csv", index=False)
+    return cf.role_summary(scores)
 
 
 if __name__ == "__main__":

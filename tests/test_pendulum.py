@@ -55,7 +55,7 @@ def test_grid_counts_split_and_ranges(grid):
     assert (lo[LIGHT], hi[LIGHT]) == pytest.approx((54.0, 132.3))
     assert not np.any(np.isclose(lab[:, LIGHT], 90.0))  # j = 100 skipped
     assert len(np.unique(lab[:, ANGLE])) == 84 and len(np.unique(lab[:, LIGHT])) == 87
-    # REFERENCE: length 3..12.6, mid 2.0..19.6
+    # the peers' ranges: length 3..12.6, mid 2.0..19.6
     assert (lo[LENGTH], hi[LENGTH]) == pytest.approx((3.0, 12.58), abs=0.01)
     assert (lo[POS], hi[POS]) == pytest.approx((2.01, 19.61), abs=0.01)
     scm = PendulumSCM()
