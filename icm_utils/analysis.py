@@ -1,7 +1,12 @@
-"""Identifiability analysis of trained runs: codes, tidy metric tables, summaries and plots.
+"""Identifiability analysis of trained runs: codes, tidy metric tables with their controls,
+summaries and claims. The other stages live beside it: ``codes`` (a run's codes and block
+matching), ``factor_sets`` (which true factors explain each block), ``identifiability_plots``.
 
 Tidy tables have one row per (dataset, model, seed, metric) with a float ``value``; ``seed`` is a
-string so that between-seed scores ("0-1") share the column with per-run ones ("0").
+string so that between-seed scores ("0-1") share the column with per-run ones ("0"). Control
+rows (``controls``: the oracle code, entangled nulls, a partly entangled code) are scored by the
+same code on the same units under models named "control:<kind>"; a metric feeds a verdict only
+where its oracle and nulls are apart (``controls.control_gaps``).
 
 Levels. Block level (the default) scores each of a model's n blocks of k dims as one causal
 variable, which is how ICM-VAE's latent is laid out. For models whose blocks mean nothing
@@ -14,44 +19,35 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import controls, identifiability, metrics
+from .codes import RunCodes, blocks_of, pick
+from .factor_sets import (  # noqa: F401  re-exported: one namespace for the notebooks' stages
+    FACTOR_SETS,
+    explained_by_factor_sets,
+    factor_set_table,
+    identification_pattern,
+    plot_factor_sets,
+)
 from .paths import ensure_dir
 
 COLUMNS = ["dataset", "model", "seed", "metric", "value"]
-DIM_METRICS = ("dci_disentanglement", "dci_completeness", "irs", "mcc_spearman")
+DIM_METRICS = ("own_factor_r2", "dci_disentanglement", "dci_completeness", "irs", "mcc_spearman")
 BETWEEN = "mcc_between_seeds"  # Spearman MCC between two seeds' representations
-# Metrics the paper's claims are about (higher supports them).
-CLAIM_METRICS = ("mcc_spearman", "dci_disentanglement", "irs", BETWEEN)
+AGREEMENT = identifiability.AGREEMENT  # blockwise agreement between two seeds (no truth)
+# Metrics the paper's claims are about (higher supports them); verdicts use the discriminative ones.
+CLAIM_METRICS = ("own_factor_r2", "exclusivity", AGREEMENT, "mcc_spearman",
+                 "dci_disentanglement", "irs", BETWEEN)
 CLAIM_METRICS_WITH_DIM = CLAIM_METRICS + tuple(f"{m}_dim" for m in CLAIM_METRICS)
-
-
-@dataclass
-class RunCodes:
-    """One run's representation of a split next to the true factors."""
-
-    dataset: str
-    model: str
-    seed: int
-    codes: np.ndarray  # (N, n_blocks, k)
-    factors: np.ndarray  # (N, n_factors)
-    names: list[str]  # factor names
-    aligned: bool = False  # block i is variable i by construction (a label prior ties them)
+NOT_DISCRIMINATIVE, NO_CONTROLS = "not discriminative", "no controls"
 
 
 # ---------------------------------------------------------------- encoding runs
-def _pick(idx: np.ndarray, max_samples: int | None) -> np.ndarray:
-    if max_samples is None or max_samples >= len(idx):
-        return idx
-    return idx[np.linspace(0, len(idx) - 1, max_samples).round().astype(int)]  # spread, seedless
-
-
 def encode_runs(root: Path | str, cfgs: Iterable, split: str = "test",
                 max_samples: int | None = None) -> list[RunCodes]:
     """Encode a split of each finished run's dataset (unfinished runs are skipped, with a
@@ -68,7 +64,7 @@ def encode_runs(root: Path | str, cfgs: Iterable, split: str = "test",
         if key not in cache:  # one dataset load per data configuration, not per run
             cache[key] = load_training_data(cfg)[0]
         ds = cache[key]
-        idx = _pick(ds.indices(split), max_samples)
+        idx = pick(ds.indices(split), max_samples)
         model, _ = load_run(root, cfg)
         z = encode_images(model, ds.images[idx])
         out.append(RunCodes(cfg.dataset, cfg.model, cfg.seed, z,
@@ -79,13 +75,42 @@ def encode_runs(root: Path | str, cfgs: Iterable, split: str = "test",
     return out
 
 
+# ---------------------------------------------------------------- controls
+def control_codes(run_codes: Sequence[RunCodes], kinds: Sequence[str] = controls.KINDS,
+                  seeds: Sequence[int] = controls.SEEDS) -> list[RunCodes]:
+    """Control codes (``controls.ControlCode``) of each dataset's units, with its runs' block
+    size: one RunCodes per (dataset, kind, seed), model "control:<kind>". The oracle and the
+    partial code are aligned (block i belongs to factor i); the nulls are matched like any
+    unaligned model, on the matching most favourable to them."""
+    first: dict[str, RunCodes] = {}
+    for rc in run_codes:
+        ref = first.setdefault(rc.dataset, rc)
+        if rc.codes.shape[2] != ref.codes.shape[2] or not np.array_equal(rc.factors, ref.factors):
+            raise ValueError(f"{rc.dataset}: runs {ref.model}/{ref.seed} and {rc.model}/{rc.seed} "
+                             "differ in units or block size; controls need one set of units")
+    return [RunCodes(ds, controls.label(kind), s, controls.ControlCode(kind, rc.codes.shape[2], s)(
+                rc.factors), rc.factors, rc.names, aligned=kind in (controls.ORACLE,
+                                                                   controls.PARTIAL))
+            for ds, rc in first.items() for kind in kinds for s in seeds]
+
+
 # ---------------------------------------------------------------- tidy metric tables
+def _scores(rc: RunCodes, level: str, seed: int) -> dict[str, float]:
+    """metrics.evaluate_all and the block measures of identifiability at ``level``."""
+    aligned = rc.aligned and level == "block"
+    out = metrics.evaluate_all(rc.codes, rc.factors, seed=seed, level=level)
+    out.update(identifiability.evaluate(rc.codes, rc.factors, level=level, seed=seed,
+                                        block_of=blocks_of(rc) if aligned else None))
+    return out
+
+
 def score_codes(run_codes: Sequence[RunCodes], level: str = "block", seed: int = 0,
                 dim_metrics: Sequence[str] = DIM_METRICS) -> pd.DataFrame:
-    """Tidy scores of already encoded runs: evaluate_all at ``level``, the ``dim_metrics`` at
-    dim level (suffix ``_dim``, only when level="block"), and ``mcc_between_seeds`` (Spearman, at
-    ``level``; also ``_dim`` when dim metrics are asked for) for every pair of seeds of a
-    (dataset, model), with seed "a-b"."""
+    """Tidy scores of already encoded runs: evaluate_all and the identifiability measures at
+    ``level``, the ``dim_metrics`` at dim level (suffix ``_dim``, only when level="block"), and
+    for every pair of seeds of a (dataset, model), with seed "a-b": ``mcc_between_seeds``
+    (Spearman, at ``level``; also ``_dim`` when dim metrics are asked for) and
+    ``agreement_between_seeds`` (at ``level``). Aligned runs keep block i for factor i."""
     if level not in metrics.LEVELS:
         raise ValueError(f"level must be one of {metrics.LEVELS}, got {level!r}")
     unknown = set(dim_metrics) - set(DIM_METRICS)
@@ -95,10 +120,9 @@ def score_codes(run_codes: Sequence[RunCodes], level: str = "block", seed: int =
     rows = []
     for rc in run_codes:
         ident = (rc.dataset, rc.model, str(rc.seed))
-        for m, v in metrics.evaluate_all(rc.codes, rc.factors, seed=seed, level=level).items():
-            rows.append((*ident, m, float(v)))
+        rows += [(*ident, m, float(v)) for m, v in _scores(rc, level, seed).items()]
         if dims:
-            scores = metrics.evaluate_all(rc.codes, rc.factors, seed=seed, level="dim")
+            scores = _scores(rc, "dim", seed)
             rows += [(*ident, f"{m}_dim", float(scores[m])) for m in dims]
     groups: dict[tuple[str, str], list[RunCodes]] = {}
     for rc in run_codes:
@@ -111,6 +135,8 @@ def score_codes(run_codes: Sequence[RunCodes], level: str = "block", seed: int =
             pair = f"{a.seed}-{b.seed}"
             rows.append((ds, model, pair, BETWEEN, metrics.mcc_between(
                 a.codes, b.codes, method="spearman", level=level)))
+            rows.append((ds, model, pair, AGREEMENT, identifiability.block_agreement(
+                a.codes, b.codes, level=level, seed=seed).score))
             if dims:
                 rows.append((ds, model, pair, f"{BETWEEN}_dim", metrics.mcc_between(
                     a.codes, b.codes, method="spearman", level="dim")))
@@ -119,15 +145,20 @@ def score_codes(run_codes: Sequence[RunCodes], level: str = "block", seed: int =
 
 def evaluate_runs(root: Path | str, cfgs: Iterable, split: str = "test", level: str = "block",
                   seed: int = 0, *, dim_metrics: Sequence[str] = DIM_METRICS,
-                  max_samples: int | None = None,
-                  run_codes: Sequence[RunCodes] | None = None) -> pd.DataFrame:
+                  max_samples: int | None = None, run_codes: Sequence[RunCodes] | None = None,
+                  with_controls: bool = False) -> pd.DataFrame:
     """Tidy (dataset, model, seed, metric, value) scores of every finished run on ``split``.
 
     ``seed`` seeds the metrics' regressors and splits (not the runs). Pass ``run_codes`` from
     ``encode_runs`` to reuse representations already computed (plots need them too).
+    ``with_controls`` adds the rows of ``control_codes`` on the same units (the published
+    tables do; off by default because callers that rename models would fold controls in).
     """
     if run_codes is None:
         run_codes = encode_runs(root, cfgs, split, max_samples)
+    run_codes = list(run_codes)
+    if with_controls:
+        run_codes += control_codes(run_codes)
     return score_codes(run_codes, level, seed, dim_metrics)
 
 
@@ -189,17 +220,27 @@ def settings_adequate(epochs: int, n_seeds: int, n_train: int | None,
 
 
 def compare_models(df: pd.DataFrame, model: str, baselines: Sequence[str] | None = None,
-                   metric_names: Sequence[str] = CLAIM_METRICS_WITH_DIM, z: float = 2.0
-                   ) -> pd.DataFrame:
+                   metric_names: Sequence[str] = CLAIM_METRICS_WITH_DIM, z: float = 2.0,
+                   min_gap: float = controls.MIN_GAP) -> pd.DataFrame:
     """``model`` against its best baseline per (dataset, metric); higher is better for all.
 
-    verdict: "higher"/"lower" when |difference| > z * sqrt(se_a^2 + se_b^2) (standard errors
-    over seeds), "within noise" otherwise, "no spread" when either has a single value (one seed,
-    or one pair of seeds for between-seed scores). Metrics missing for either side are skipped.
+    Only discriminative metrics get a verdict (``controls.control_gaps`` on the table's control
+    rows): "not discriminative" when the oracle beats the best null by less than ``min_gap``,
+    "no controls" when the table has no oracle and null rows for the metric. Otherwise
+    "higher"/"lower" when |difference| > z * sqrt(se_a^2 + se_b^2) (standard errors over seeds),
+    "within noise" otherwise, "no spread" when either has a single value (one seed, or one pair
+    of seeds for between-seed scores). Controls are never the model or a baseline; metrics
+    missing for either side are skipped. Rows follow ``metric_names`` within each dataset.
     """
+    if controls.is_control(model):
+        raise ValueError(f"{model!r} is a control, not a model to judge")
+    gaps = controls.control_gaps(df, min_gap=min_gap).set_index(["dataset", "metric"])
     s = summary_table(df)
+    s = s[s["metric"].isin(metric_names) & ~s["model"].map(controls.is_control)]
+    order = {m: i for i, m in enumerate(metric_names)}
     rows = []
-    for (ds, metric), g in s[s["metric"].isin(metric_names)].groupby(["dataset", "metric"]):
+    for (ds, metric), g in sorted(s.groupby(["dataset", "metric"]),
+                                  key=lambda kv: (kv[0][0], order[kv[0][1]])):
         own = g[g["model"] == model]
         base = g[(g["model"] != model) & (g["model"].isin(baselines) if baselines else True)]
         if own.empty or base.empty:
@@ -207,7 +248,12 @@ def compare_models(df: pd.DataFrame, model: str, baselines: Sequence[str] | None
         a, b = own.iloc[0], base.loc[base["mean"].idxmax()]
         diff = a["mean"] - b["mean"]
         se = np.sqrt(a["std"] ** 2 / a["n"] + b["std"] ** 2 / b["n"])
-        if np.isnan(se):
+        ctrl = gaps.loc[(ds, metric)] if (ds, metric) in gaps.index else None
+        if ctrl is None:
+            verdict = NO_CONTROLS
+        elif not ctrl["discriminative"]:
+            verdict = NOT_DISCRIMINATIVE
+        elif np.isnan(se):
             verdict = "no spread"
         elif abs(diff) > z * se:
             verdict = "higher" if diff > 0 else "lower"
@@ -215,22 +261,36 @@ def compare_models(df: pd.DataFrame, model: str, baselines: Sequence[str] | None
             verdict = "within noise"
         rows.append({"dataset": ds, "metric": metric, "model": model, "mean": a["mean"],
                      "best_baseline": b["model"], "baseline_mean": b["mean"],
-                     "difference": diff, "verdict": verdict})
+                     "difference": diff,
+                     "oracle": np.nan if ctrl is None else ctrl["oracle"],
+                     "best_null": np.nan if ctrl is None else ctrl["null_value"],
+                     "verdict": verdict})
     return pd.DataFrame(rows)
 
 
 def claims_markdown(cmp: pd.DataFrame, adequate: bool, reasons: Sequence[str] = ()) -> str:
-    """Markdown sentences built only from a ``compare_models`` table."""
+    """Markdown sentences built only from a ``compare_models`` table; metrics that are not
+    discriminative (or lack controls) are listed apart, with no verdict."""
     lines = []
     if not adequate:
         lines.append("**These settings are too small to judge the paper's claims** ("
                      + "; ".join(reasons) + "). The numbers below only show the pipeline works.")
     if cmp.empty:
         return "\n".join(lines + ["No comparison available (one model, or no baseline)."])
-    for r in cmp.itertuples():
+    judged = cmp[~cmp["verdict"].isin([NOT_DISCRIMINATIVE, NO_CONTROLS])]
+    for r in judged.itertuples():
         lines.append(f"- {r.dataset}, `{r.metric}`: {r.model} {r.mean:.2f} vs best baseline "
-                     f"{r.best_baseline} {r.baseline_mean:.2f} (difference {r.difference:+.2f}): "
-                     f"**{r.verdict}**.")
+                     f"{r.best_baseline} {r.baseline_mean:.2f} (difference {r.difference:+.2f}; "
+                     f"oracle {r.oracle:.2f}, best null {r.best_null:.2f}): **{r.verdict}**.")
+    if judged.empty:
+        lines.append("No discriminative metric to judge on.")
+    for r in cmp[cmp["verdict"] == NOT_DISCRIMINATIVE].itertuples():
+        lines.append(f"- {r.dataset}, `{r.metric}` is *not discriminative* (oracle {r.oracle:.2f}, "
+                     f"best entangled null {r.best_null:.2f}): {r.model} {r.mean:.2f} vs "
+                     f"{r.best_baseline} {r.baseline_mean:.2f}, no verdict.")
+    for r in cmp[cmp["verdict"] == NO_CONTROLS].itertuples():
+        lines.append(f"- {r.dataset}, `{r.metric}` has *no control rows*: {r.model} {r.mean:.2f} "
+                     f"vs {r.best_baseline} {r.baseline_mean:.2f}, no verdict.")
     return "\n".join(lines)
 
 
@@ -245,210 +305,3 @@ def per_factor_mcc(run_codes: Sequence[RunCodes], method: str = "spearman") -> p
     return pd.DataFrame(rows, columns=["dataset", "model", "seed", "factor", "block", "corr"])
 
 
-def _blocks_of(rc: RunCodes) -> np.ndarray:
-    if rc.aligned:
-        return np.arange(rc.factors.shape[1])
-    return metrics.match_blocks(rc.codes, rc.factors, method="spearman")[0]
-
-
-def block_projection(block: np.ndarray, factor: np.ndarray) -> np.ndarray:
-    """Best linear projection of a block (N, k) onto a factor (N,): least-squares fit with
-    intercept, in the factor's units. Its Pearson corr with the factor is their multiple corr."""
-    block = np.asarray(block, float).reshape(len(block), -1)
-    design = np.c_[block, np.ones(len(block))]
-    coef, *_ = np.linalg.lstsq(design, np.asarray(factor, float), rcond=None)
-    return design @ coef
-
-
-FACTOR_SETS = ("own", "own+parents", "own+ancestors", "all")
-
-
-def explained_by_factor_sets(rc: RunCodes, graph, block_of: Sequence[int] | None = None,
-                             seed: int = 0, n_estimators: int = 50) -> pd.DataFrame:
-    """Held-out R^2 of each factor's block predicted from sets of true factors (2-fold CV,
-    gradient-boosted trees; variance-weighted over a block's k dims).
-
-    Tells *how* a block is identified: R^2 from "own" near R^2 from "all" means the block is a
-    function of its own factor (elementwise identifiability); a gap closed by "own+ancestors"
-    means the block mixes its factor with its causes (identified up to a reparameterisation
-    that respects the causal order). ``block_of[i]``: the block of factor i (default i, the
-    supervised models' layout). Returns (factor, set, r2) rows.
-    """
-    from sklearn.ensemble import GradientBoostingRegressor
-    from sklearn.model_selection import KFold, cross_val_predict
-
-    n = rc.factors.shape[1]
-    block_of = list(range(n)) if block_of is None else list(block_of)
-    if graph.n != n or len(block_of) != n:
-        raise ValueError(f"graph ({graph.n} nodes), factors ({n}) and block_of "
-                         f"({len(block_of)}) must agree")
-    cv = KFold(2, shuffle=True, random_state=seed)
-    rows = []
-    for i in range(n):
-        sets = {"own": [i], "own+parents": [i, *graph.parents(i)],
-                "own+ancestors": [i, *sorted(graph.ancestors(i))], "all": list(range(n))}
-        y = rc.codes[:, block_of[i]].reshape(len(rc.codes), -1)
-        var = y.var(0)
-        for name in FACTOR_SETS:
-            x = rc.factors[:, sets[name]]
-            r2 = []
-            for d in range(y.shape[1]):
-                pred = cross_val_predict(GradientBoostingRegressor(
-                    n_estimators=n_estimators, max_depth=3, random_state=seed), x, y[:, d], cv=cv)
-                r2.append(1 - np.mean((y[:, d] - pred) ** 2) / var[d] if var[d] > 0 else 0.0)
-            rows.append((rc.names[i], name, float(np.average(r2, weights=var + 1e-300))))
-    return pd.DataFrame(rows, columns=["factor", "set", "r2"])
-
-
-def factor_set_table(run_codes: Sequence[RunCodes], graph, seed: int = 0,
-                     first_seed_only: bool = True) -> pd.DataFrame:
-    """``explained_by_factor_sets`` for each run, with dataset, model, seed, block and the
-    factor's role ("root" or "non-root") columns. Factor i's block: block i for aligned runs
-    (the prior's block of variable i), else the one Hungarian matching gives (as in MCC)."""
-    runs = _first_seed(run_codes) if first_seed_only else list(run_codes)
-    roots = {graph.names[i] for i in graph.roots()}
-    out = []
-    for rc in runs:
-        block_of = _blocks_of(rc)
-        t = explained_by_factor_sets(rc, graph, block_of=block_of, seed=seed)
-        t.insert(1, "block", np.repeat(block_of, len(FACTOR_SETS)))
-        t.insert(0, "seed", str(rc.seed))
-        t.insert(0, "model", rc.model)
-        t.insert(0, "dataset", rc.dataset)
-        t["role"] = np.where(t["factor"].isin(roots), "root", "non-root")
-        out.append(t)
-    return pd.concat(out, ignore_index=True)
-
-
-def identification_pattern(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean R^2 per (model, role) and factor set, from ``factor_set_table``."""
-    wide = table.pivot_table(index=["model", "role"], columns="set", values="r2", aggfunc="mean")
-    return wide[[c for c in FACTOR_SETS if c in wide.columns]].rename_axis(columns=None)
-
-
-# ---------------------------------------------------------------- plots
-def plot_factor_sets(table: pd.DataFrame):
-    """Bars of held-out R^2 per factor and factor set, one panel per model; returns fig."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    models = list(dict.fromkeys(table["model"]))
-    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 3.2), squeeze=False,
-                             sharey=True)
-    for ax, m in zip(axes[0], models, strict=True):
-        sns.barplot(data=table[table["model"] == m], x="factor", y="r2", hue="set",
-                    hue_order=list(FACTOR_SETS), ax=ax)
-        ax.set_title(f"{m}: each factor's block predicted from true factors", fontsize=9)
-        ax.set_ylim(min(0.0, table["r2"].min()), 1.05)
-        ax.set_ylabel("held-out R²")
-        if ax is not axes[0, -1] and ax.get_legend():
-            ax.get_legend().remove()
-    if axes[0, -1].get_legend():
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=7)
-    fig.tight_layout()
-    return fig
-
-def importance_matrix(rc: RunCodes, level: str = "block", seed: int = 0) -> pd.DataFrame:
-    """DCI importance (latents x factors) of one run, labelled for a heatmap."""
-    r = metrics.dci(rc.codes, rc.factors, level=level, seed=seed).importance
-    prefix = "block" if level == "block" else "dim"
-    return pd.DataFrame(r, index=[f"{prefix} {j}" for j in range(r.shape[0])],
-                        columns=rc.names)
-
-
-def _first_seed(run_codes: Sequence[RunCodes]) -> list[RunCodes]:
-    """One run per (dataset, model): the lowest seed. Seeds are not averaged because blocks of
-    unsupervised models may come out permuted from one seed to the next."""
-    best: dict[tuple[str, str], RunCodes] = {}
-    for rc in run_codes:
-        key = (rc.dataset, rc.model)
-        if key not in best or rc.seed < best[key].seed:
-            best[key] = rc
-    return list(best.values())
-
-
-def plot_importance(run_codes: Sequence[RunCodes], level: str = "block", seed: int = 0,
-                    ncols: int = 4):
-    """One seaborn heatmap of DCI importances per (dataset, model), lowest seed; returns fig."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    runs = _first_seed(run_codes)
-    if not runs:
-        raise ValueError("no runs to plot")
-    ncols = min(ncols, len(runs))
-    nrows = -(-len(runs) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.2 * nrows), squeeze=False)
-    for ax, rc in zip(axes.flat, runs, strict=False):
-        mat = importance_matrix(rc, level, seed)
-        sns.heatmap(mat, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=mat.shape[0] <= 8,
-                    fmt=".2f", cbar=False, annot_kws={"fontsize": 7})
-        ax.set_title(f"{rc.dataset} · {rc.model} · seed {rc.seed}", fontsize=9)
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        ax.tick_params(axis="y", labelsize=7, labelrotation=0)
-    for ax in axes.flat[len(runs):]:
-        ax.axis("off")
-    fig.suptitle("DCI importance: which latent predicts which factor (columns sum to 1)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_block_scatter(run_codes: Sequence[RunCodes], max_points: int = 400,
-                       method: str = "spearman"):
-    """Rows: (dataset, model) at its lowest seed; columns: factors. Each panel plots the true
-    factor against the best linear projection of its block (block i for aligned runs, else the
-    matched one); returns fig."""
-    import matplotlib.pyplot as plt
-
-    runs = _first_seed(run_codes)
-    if not runs:
-        raise ValueError("no runs to plot")
-    nf = max(rc.factors.shape[1] for rc in runs)
-    fig, axes = plt.subplots(len(runs), nf, figsize=(2.3 * nf, 2.2 * len(runs)), squeeze=False)
-    for row, rc in zip(axes, runs, strict=True):
-        block = _blocks_of(rc)
-        corr = metrics.block_corr(rc.codes, rc.factors, method=method)[np.arange(len(block)), block]
-        pts = _pick(np.arange(len(rc.factors)), max_points)
-        for i, ax in enumerate(row):
-            if i >= rc.factors.shape[1]:
-                ax.axis("off")
-                continue
-            f = rc.factors[:, i]
-            proj = block_projection(rc.codes[:, block[i]], f)
-            ax.scatter(f[pts], proj[pts], s=4, alpha=0.5)
-            lo, hi = f.min(), f.max()
-            ax.plot([lo, hi], [lo, hi], "k:", lw=1)
-            ax.set_title(f"{rc.names[i]} ← block {block[i]}\n|{method[0]}| = {corr[i]:.2f}",
-                         fontsize=8)
-            ax.tick_params(labelsize=6)
-            if i == 0:
-                ax.set_ylabel(f"{rc.model}\n(seed {rc.seed})", fontsize=8)
-    fig.supxlabel("true factor")
-    fig.supylabel("linear projection of the factor's block", x=-0.01)
-    fig.tight_layout()
-    return fig
-
-
-def plot_metric_bars(df: pd.DataFrame, metric_names: Sequence[str] = CLAIM_METRICS):
-    """Mean ± std over seeds per model, one panel per metric (seaborn); returns fig."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sub = df[df["metric"].isin(metric_names)]
-    names = [m for m in metric_names if m in set(sub["metric"])]
-    if not names:
-        raise ValueError(f"none of {list(metric_names)} in the table")
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
-    for ax, m in zip(axes[0], names, strict=True):
-        sns.barplot(data=sub[sub["metric"] == m], x="model", y="value", hue="dataset",
-                    errorbar="sd", ax=ax)
-        ax.set_title(m, fontsize=9)
-        ax.set_ylim(0, 1.05)
-        ax.set_xlabel("")
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        if ax.get_legend() and (ax is not axes[0, -1] or sub["dataset"].nunique() == 1):
-            ax.get_legend().remove()
-    if axes[0, -1].get_legend():
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=7)
-    fig.tight_layout()
-    return fig

@@ -8,24 +8,22 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from icm_utils import metrics  # noqa: E402
+from icm_utils import controls, identifiability, metrics  # noqa: E402
 from icm_utils.analysis import (  # noqa: E402
+    AGREEMENT,
     BETWEEN,
     COLUMNS,
     DIM_METRICS,
     RunCodes,
-    block_projection,
     claims_markdown,
     compare_models,
+    control_codes,
     encode_runs,
     evaluate_runs,
     factor_set_table,
     identification_pattern,
     per_factor_mcc,
-    plot_block_scatter,
     plot_factor_sets,
-    plot_importance,
-    plot_metric_bars,
     read_tidy,
     score_codes,
     settings_adequate,
@@ -33,11 +31,18 @@ from icm_utils.analysis import (  # noqa: E402
     wide_summary,
     write_results,
 )
+from icm_utils.identifiability_plots import (  # noqa: E402
+    block_projection,
+    plot_block_scatter,
+    plot_importance,
+    plot_metric_bars,
+)
 from icm_utils.sweep import sweep  # noqa: E402
 from icm_utils.train import TrainConfig  # noqa: E402
 
 BLOCK_METRICS = set(metrics.evaluate_all(np.random.default_rng(0).normal(size=(40, 2, 1)),
-                                         np.random.default_rng(1).normal(size=(40, 2))))
+                                         np.random.default_rng(1).normal(size=(40, 2)))
+                    ) | set(identifiability.MEASURES)
 
 
 def tiny(seed: int, model: str = "icm_vae") -> TrainConfig:
@@ -68,8 +73,8 @@ def test_evaluate_runs_tidy_rows_for_two_seeds(runs, codes):
     for s in ("0", "1"):
         assert set(df.loc[df["seed"] == s, "metric"]) == per_run
     pair = df[df["seed"] == "0-1"]
-    assert set(pair["metric"]) == {BETWEEN, f"{BETWEEN}_dim"}
-    assert len(df) == 2 * len(per_run) + 2
+    assert set(pair["metric"]) == {BETWEEN, f"{BETWEEN}_dim", AGREEMENT}
+    assert len(df) == 2 * len(per_run) + 3
     assert (df["dataset"] == "pendulum").all() and (df["model"] == "icm_vae").all()
     assert np.isfinite(df["value"]).all()
     # the values are metrics.py's on the same codes (the reuse path gives the same table)
@@ -81,6 +86,11 @@ def test_evaluate_runs_tidy_rows_for_two_seeds(runs, codes):
     assert got[("0", "irs_dim")] == pytest.approx(metrics.irs(z0, f0, level="dim").irs)
     assert got[("0-1", BETWEEN)] == pytest.approx(metrics.mcc_between(
         z0, codes[1].codes, method="spearman", level="block"))
+    # icm_vae is aligned: block i is scored against factor i, not the best matching
+    assert got[("0", "own_factor_r2")] == pytest.approx(identifiability.block_scores(
+        z0, f0, block_of=np.arange(4)).own_r2.mean())
+    assert got[("0-1", AGREEMENT)] == pytest.approx(identifiability.block_agreement(
+        z0, codes[1].codes).score)
     again = evaluate_runs(root, cfgs, run_codes=codes)
     pd.testing.assert_frame_equal(df, again)
 
@@ -194,19 +204,58 @@ def test_write_results_round_trip(hand, tmp_path):
     assert len(s) == 5
 
 
-def test_compare_models_verdicts_and_text(hand):
-    cmp = compare_models(hand, "a").set_index("metric")
+def _with_controls(df: pd.DataFrame) -> pd.DataFrame:
+    """Control rows: mcc_spearman and the between-seed MCC discriminative, irs not."""
+    vals = {"mcc_spearman": (1.0, 0.4, 0.5), "irs": (0.9, 0.8, 0.7), BETWEEN: (1.0, 0.5, 0.5)}
+    rows = [("d", controls.label(kind), seed, m, v)
+            for m, vs in vals.items()
+            for kind, v in zip((controls.ORACLE, *controls.NULLS), vs, strict=True)
+            for seed in (("0-1",) if m == BETWEEN else ("0", "1"))]
+    return pd.concat([df, pd.DataFrame(rows, columns=COLUMNS)], ignore_index=True)
+
+
+def test_compare_models_verdicts_only_on_discriminative_metrics(hand):
+    full = _with_controls(hand)
+    cmp = compare_models(full, "a").set_index("metric")
+    assert list(cmp.index) == ["mcc_spearman", "irs"]  # claim order; b has no between-seed
     assert cmp.loc["mcc_spearman", "verdict"] == "higher"  # 0.95 vs 0.55, se 0.04
-    assert cmp.loc["mcc_spearman", "best_baseline"] == "b"
-    assert cmp.loc["irs", "verdict"] == "no spread"
-    assert BETWEEN not in cmp.index  # b has no between-seed score to compare with
-    close = hand.copy()
+    assert cmp.loc["mcc_spearman", "best_baseline"] == "b"  # never a control
+    assert cmp.loc["mcc_spearman", "oracle"] == 1.0 and cmp.loc["mcc_spearman", "best_null"] == 0.5
+    assert cmp.loc["irs", "verdict"] == "not discriminative"  # oracle 0.9 vs null 0.8
+    close = full.copy()
     close.loc[close["model"] == "b", "value"] += 0.38  # b: 0.88..0.98, within noise of a
     assert compare_models(close, "a").set_index("metric").loc["mcc_spearman",
                                                               "verdict"] == "within noise"
-    text = claims_markdown(compare_models(hand, "a"), *settings_adequate(1, 2, 256))
+    bare = compare_models(hand, "a").set_index("metric")  # no control rows: no verdicts
+    assert set(bare["verdict"]) == {"no controls"}
+    text = claims_markdown(cmp.reset_index(), *settings_adequate(1, 2, 256))
     assert "too small to judge" in text and "1 epoch(s) < 20" in text and "0.95" in text
+    assert "`irs` is *not discriminative* (oracle 0.90, best entangled null 0.80)" in text
+    assert "no verdict" in text and "**higher**" in text
+    assert "No discriminative metric" in claims_markdown(bare.reset_index(), True)
     assert settings_adequate(40, 3, None) == (True, [])
+    with pytest.raises(ValueError, match="control"):
+        compare_models(full, "control:oracle")
+
+
+def test_controls_are_scored_on_the_runs_units_and_never_baselines():
+    rng = np.random.default_rng(4)
+    f = rng.uniform(-1, 1, (300, 3))
+    model = [_rc("m", s, f[:, :, None] ** 3 + 0.01 * rng.normal(size=(300, 3, 1)), f)
+             for s in (0, 1)]
+    ctrl = control_codes(model, kinds=(controls.ORACLE, controls.NULL_LINEAR), seeds=(0, 1))
+    assert [(c.model, c.seed, c.aligned) for c in ctrl] == [
+        ("control:oracle", 0, True), ("control:oracle", 1, True),
+        ("control:null_linear", 0, False), ("control:null_linear", 1, False)]
+    assert all(c.codes.shape == (300, 3, 1) and c.factors is f for c in ctrl)
+    df = score_codes(model + ctrl, dim_metrics=())
+    per_run = set(df.loc[df["model"] == "m", "metric"])
+    assert set(df.loc[df["model"] == "control:oracle", "metric"]) == per_run
+    gaps = controls.control_gaps(df).set_index("metric")
+    assert gaps.loc["own_factor_r2", "discriminative"] and gaps.loc[AGREEMENT, "discriminative"]
+    assert compare_models(df, "m").empty  # only controls besides m: no baseline
+    with pytest.raises(ValueError, match="units"):
+        control_codes([model[0], _rc("m", 2, model[0].codes[:200], f[:200])])
 
 
 def test_metric_bars_one_panel_per_available_metric(hand):

@@ -134,15 +134,19 @@ def test_prior_identifies_blocks_up_to_their_ancestors(scm, data, trained):
 
 
 def test_synthetic_identifiability_tidy_table(scm):
-    df, codes = synthetic_identifiability(scm, seeds=(0, 1), epochs=1, n_train=200, n_test=100)
+    df, codes = synthetic_identifiability(scm, seeds=(0, 1), epochs=1, n_train=200, n_test=100,
+                                          control_kinds=("oracle", "null_linear"))
     assert list(df.columns) == ["dataset", "model", "seed", "metric", "value"]
-    assert set(df["model"]) == {"icm", "noprior"} and (df["dataset"] == "synthetic").all()
-    assert set(df["seed"]) == {"0", "1", "0-1"}
+    assert set(df["model"]) == {"icm", "noprior", "control:oracle", "control:null_linear"}
+    assert (df["dataset"] == "synthetic").all() and set(df["seed"]) == {"0", "1", "0-1"}
     per_run = {"dci_disentanglement", "dci_completeness", "dci_informativeness", "irs",
-               "mcc_pearson", "mcc_spearman", "train_seconds"}
-    assert set(df.loc[df["seed"] == "0", "metric"]) == per_run
-    assert set(df.loc[df["seed"] == "0-1", "metric"]) == {"mcc_between_seeds"}
-    assert len(df) == 2 * (2 * len(per_run) + 1)
+               "mcc_pearson", "mcc_spearman", "own_factor_r2", "exclusivity", "train_seconds"}
+    models = df[~df["model"].str.startswith("control:")]
+    assert set(models.loc[models["seed"] == "0", "metric"]) == per_run
+    assert set(df.loc[df["seed"] == "0-1", "metric"]) == {"mcc_between_seeds",
+                                                          "agreement_between_seeds"}
+    assert len(models) == 2 * (2 * len(per_run) + 2)
+    assert len(df) - len(models) == 2 * (2 * (len(per_run) - 1) + 2)  # no train_seconds
     assert [(c.model, c.seed) for c in codes] == [("icm", 0), ("icm", 1), ("noprior", 0),
                                                   ("noprior", 1)]
     assert codes[0].codes.shape == (100, 6, 1)
