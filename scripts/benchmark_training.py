@@ -5,6 +5,7 @@ and batch size.
 
     python scripts/benchmark_training.py                       # 96 px, Pendulum, all models
     python scripts/benchmark_training.py --datasets pendulum flow --resolution 64
+    python scripts/benchmark_training.py --resolution 64 --models icm_vae --recipes official elbo
 
 Each configuration runs in a fresh subprocess so its peak resident memory is its own. Seconds per
 epoch are extrapolated from `--batches` timed training steps (after 2 warm-up steps) to the
@@ -49,7 +50,8 @@ def official_reference(graph, k, label_mean, label_std, resolution):
     return Reference()
 
 
-def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int) -> dict:
+def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int,
+        recipe: str = "official") -> dict:
     import torch
 
     from icm_utils.datasets import load_dataset
@@ -62,7 +64,8 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
     if model == OFFICIAL:
         net, channels = official_reference(ds.graph, 4, mean, std, resolution), 4
     else:
-        net = build_model(model, ds.graph, resolution, label_mean=mean, label_std=std)
+        net = build_model(model, ds.graph, resolution, label_mean=mean, label_std=std,
+                          recipe=recipe)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     idx = torch.as_tensor(ds.train_idx)
     images = torch.from_numpy(ds.images).permute(0, 3, 1, 2)
@@ -83,7 +86,9 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
             times.append(time.perf_counter() - t0)
     per_batch = sum(times) / len(times)
     epoch = per_batch * -(-len(idx) // batch_size)
-    return {"dataset": dataset, "model": model, "resolution": resolution,
+    return {"dataset": dataset, "model": model,
+            "recipe": "official (reference)" if model == OFFICIAL else recipe,
+            "resolution": resolution,
             "params_M": round(n_params / 1e6, 2), "s_per_epoch": round(epoch, 1),
             "images_per_s": round(batch_size / per_batch, 1),
             "peak_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -98,10 +103,12 @@ def main() -> None:
     p.add_argument("--resolution", type=int, default=96)
     p.add_argument("--batches", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--one", nargs=2, metavar=("DATASET", "MODEL"), help=argparse.SUPPRESS)
+    p.add_argument("--recipes", nargs="+", default=["official"],
+                   help="training recipes (icm_utils.recipes.RECIPES) to time each model under")
+    p.add_argument("--one", nargs=3, metavar=("DATASET", "MODEL", "RECIPE"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:
-        print(json.dumps(one(*a.one, a.resolution, a.batches, a.batch_size)))
+        print(json.dumps(one(*a.one[:2], a.resolution, a.batches, a.batch_size, a.one[2])))
         return
     import pandas as pd
     import torch
@@ -109,16 +116,17 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch_size}, "
           f"{a.batches} timed steps per configuration", flush=True)
     rows = []
-    for d in a.datasets:
-        for m in a.models:
-            out = subprocess.run([sys.executable, __file__, "--one", d, m, "--resolution",
-                                  str(a.resolution), "--batches", str(a.batches), "--batch-size",
-                                  str(a.batch_size)], capture_output=True, text=True)
-            if out.returncode:
-                print(f"{d}/{m} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-                continue
-            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(rows[-1], flush=True)
+    jobs = [(d, m, r) for d in a.datasets for m in a.models
+            for r in ([a.recipes[0]] if m == OFFICIAL else a.recipes)]
+    for d, m, r in jobs:
+        out = subprocess.run([sys.executable, __file__, "--one", d, m, r, "--resolution",
+                              str(a.resolution), "--batches", str(a.batches), "--batch-size",
+                              str(a.batch_size)], capture_output=True, text=True)
+        if out.returncode:
+            print(f"{d}/{m}/{r} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     ref = df[df.model == OFFICIAL].set_index("dataset")["s_per_epoch"]
     df["speedup_vs_official"] = [round(ref.get(d, float("nan")) / s, 1)

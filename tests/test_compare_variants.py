@@ -22,6 +22,9 @@ def test_parse_variant_splits_config_fields_from_hparams(cv):
     assert name == "x"
     assert cfg == {"beta_max": 6, "lr": 1e-4}
     assert hp == {"arch": "official", "posterior_noise": 0.5}
+    # a recipe is a TrainConfig field; a recipe field overrides one item of it, as an hparam
+    assert cv.parse_variant("y:recipe=elbo,decoder=joint") == ("y", {"recipe": "elbo"},
+                                                               {"decoder": "joint"})
 
 
 @pytest.mark.parametrize("spec, match", [
