@@ -24,7 +24,7 @@ from torch import Tensor
 
 RECONSTRUCTIONS = ("width", "sum")
 FLOW_BOUNDS = ("sigmoid", "tanh")
-DECODERS = ("mean", "joint", "sum")
+DECODERS = ("mean", "joint", "sum", "compose")
 WARMUPS = ("official", "linear")
 LABEL_SCALINGS = ("official", "learned")
 
@@ -47,7 +47,8 @@ class Recipe:
     name: str
     reconstruction: str  # "width": BCE summed over the width, mean over C and H; "sum": pixel sum
     flow_bound: str  # "sigmoid": s, t in (0, 1) (slopes in (1, e)); "tanh": s = 3 tanh(s/3), t free
-    decoder: str  # "mean": one decoder per block, logits averaged; "joint": one decoder; "sum"
+    decoder: str  # "mean": one decoder per block, logits averaged; "joint": one decoder; "sum";
+    # "compose": one decoder per block painting a layer, layers composed by softmax masks
     warmup: str  # "official": alpha, beta = final * (e-1)/(R-1); "linear": final * e/(R-1)
     label_scaling: str  # "official": fixed constants per dataset; "learned": training mean/std
 

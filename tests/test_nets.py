@@ -13,7 +13,7 @@ from icm_utils.nets import (
 
 
 @pytest.mark.parametrize("r", RESOLUTIONS)
-@pytest.mark.parametrize("kind", ["joint", "sum", "mean"])
+@pytest.mark.parametrize("kind", ["joint", "sum", "mean", "compose"])
 def test_shapes_for_every_resolution(r, kind):
     enc = ConvEncoder(r, 12, width=8)
     dec = make_decoder(kind, r, 3, 4, width=8)
@@ -95,3 +95,28 @@ def test_output_bias_init_starts_the_decoder_at_the_mean_image():
     assert bool(dec.bias_ready)
     out = torch.sigmoid(dec(torch.randn(3, 2, 2)))
     torch.testing.assert_close(out, x.mean(0).expand(3, 3, 32, 32), atol=1e-5, rtol=1e-5)
+
+
+def test_compose_decoder_mixes_layers_by_softmax_masks():
+    torch.manual_seed(0)
+    dec = make_decoder("compose", 32, 3, 2, width=8)
+    z = torch.randn(4, 3, 2)
+    p = torch.sigmoid(dec(z))
+    assert p.shape == (4, 3, 32, 32) and float(p.min()) > 0 and float(p.max()) < 1
+    # silence every layer: each of the 3 layers and the background get weight 1/4, colour 1/2
+    # (the zero layers) or sigmoid(bias) (the background)
+    with torch.no_grad():
+        for m in dec.deconv.modules():
+            if isinstance(m, torch.nn.ConvTranspose2d):
+                m.weight.zero_()
+                m.bias.zero_()
+        dec.pixel_bias.fill_(2.0)
+    expected = 0.75 * 0.5 + 0.25 * torch.sigmoid(torch.tensor(2.0))
+    torch.testing.assert_close(torch.sigmoid(dec(z)), expected.expand(4, 3, 32, 32),
+                               atol=1e-5, rtol=1e-5)
+    # a layer whose mask logit dominates paints the pixel alone: block 1 at colour logit -3
+    with torch.no_grad():
+        last = dec.deconv[-1].conv
+        last.bias.view(3, 4)[1] = torch.tensor([-3.0, -3.0, -3.0, 30.0])
+    torch.testing.assert_close(torch.sigmoid(dec(z)), torch.sigmoid(torch.tensor(-3.0)).expand(
+        4, 3, 32, 32), atol=1e-4, rtol=1e-4)
