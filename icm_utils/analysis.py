@@ -270,7 +270,8 @@ def compare_models(df: pd.DataFrame, model: str, baselines: Sequence[str] | None
 
 def claims_markdown(cmp: pd.DataFrame, adequate: bool, reasons: Sequence[str] = ()) -> str:
     """Markdown sentences built only from a ``compare_models`` table; metrics that are not
-    discriminative (or lack controls) are listed apart, with no verdict."""
+    discriminative (or lack controls) are listed apart, with no verdict, and a model scoring
+    at or below the best entangled null is said to be so."""
     lines = []
     if not adequate:
         lines.append("**These settings are too small to judge the paper's claims** ("
@@ -279,9 +280,13 @@ def claims_markdown(cmp: pd.DataFrame, adequate: bool, reasons: Sequence[str] = 
         return "\n".join(lines + ["No comparison available (one model, or no baseline)."])
     judged = cmp[~cmp["verdict"].isin([NOT_DISCRIMINATIVE, NO_CONTROLS])]
     for r in judged.itertuples():
+        # a verdict between two models says nothing of either's distance from the controls
+        null_level = (f" {r.model} itself is no better than an entangled code here."
+                      if r.mean <= r.best_null else "")
         lines.append(f"- {r.dataset}, `{r.metric}`: {r.model} {r.mean:.2f} vs best baseline "
                      f"{r.best_baseline} {r.baseline_mean:.2f} (difference {r.difference:+.2f}; "
-                     f"oracle {r.oracle:.2f}, best null {r.best_null:.2f}): **{r.verdict}**.")
+                     f"oracle {r.oracle:.2f}, best null {r.best_null:.2f}): **{r.verdict}**."
+                     + null_level)
     if judged.empty:
         lines.append("No discriminative metric to judge on.")
     for r in cmp[cmp["verdict"] == NOT_DISCRIMINATIVE].itertuples():

@@ -8,14 +8,15 @@ The measures here test the property directly, with held-out nonlinear regression
 
 * ``own_factor_r2`` -- held-out R^2 of each block's dims regressed on its matched factor
   alone. 1 exactly when the block is a function of that factor; an entangled block keeps only
-  the share of its variance that one factor explains. The R^2 of a block *from factors* (the
-  direction that Kügelgen et al. 2021 and DCI's explicitness take from the code to the factors
-  is reversed) is what makes the oracle score 1 even when the factors are correlated.
+  the share of its variance that one factor explains. It regresses the block on the factor,
+  the reverse of von Kügelgen et al. (2021) and DCI(-ES) informativeness/explicitness (factor
+  from code): that is what keeps the oracle at 1 when the factors are correlated.
 * ``exclusivity`` -- that R^2 as a share of the R^2 from all factors together: the regression
   form of Ridgeway & Mozer's (2018) modularity (each code depends on one factor).
-* ``agreement`` (two runs, no truth needed) -- for each block of run a, R^2 from its matched
-  block of run b minus the best R^2 from any *other* single block of b, both directions
-  averaged. Two unrelated entangled codes predict each other from every block (each block
+* ``block_agreement`` (``agreement_between_seeds`` in tables; two runs, no truth needed) --
+  for each block of run a, R^2 from its matched block of run b minus the best R^2 from any
+  *other* single block of b, both directions averaged (one-to-one-ness, as in Duan et al.'s
+  2020 UDR). Two unrelated entangled codes predict each other from every block (each block
   carries all factors), so the difference is ~0; identified runs predict a block only from its
   counterpart. Correlated factors lower the ceiling: the oracle's value is reported beside it.
 

@@ -232,6 +232,11 @@ def test_compare_models_verdicts_only_on_discriminative_metrics(hand):
     assert "too small to judge" in text and "1 epoch(s) < 20" in text and "0.95" in text
     assert "`irs` is *not discriminative* (oracle 0.90, best entangled null 0.80)" in text
     assert "no verdict" in text and "**higher**" in text
+    assert "no better than an entangled code" not in text  # a: 0.95 > null 0.5
+    weak = full.copy()
+    weak.loc[(weak["model"] == "a") & (weak["metric"] == "mcc_spearman"), "value"] -= 0.5
+    assert "a itself is no better than an entangled code" in claims_markdown(
+        compare_models(weak, "a"), True)  # a: 0.45 <= best null 0.5
     assert "No discriminative metric" in claims_markdown(bare.reset_index(), True)
     assert settings_adequate(40, 3, None) == (True, [])
     with pytest.raises(ValueError, match="control"):
