@@ -30,8 +30,9 @@ from .graph import CausalGraph
 # an unbounded s runs to exp overflow; +-3 per node still scales a block by up to 20x.
 LOG_SCALE_BOUND = 3.0
 # Output ranges of the scale/shift nets: "sigmoid" as the official code (s, t in (0, 1), so every
-# slope exp(s) lies in (1, e)); "tanh": s = 3 tanh(s/3), t unbounded.
-AFFINE_BOUNDS = ("sigmoid", "tanh")
+# slope exp(s) lies in (1, e), and a parent moves its child by less than 1); "scale": s in (0, 1)
+# as official, t unbounded; "tanh": s = 3 tanh(s/3), t unbounded.
+AFFINE_BOUNDS = ("sigmoid", "scale", "tanh")
 # Soft bound on the raw spline parameters: bin widths/heights stay within a factor e^6 of each
 # other and knot slopes within [0.05, 3], so the float32 inverse stays accurate (an unbounded
 # net drives slopes to nflows' 1e-3 floor, where inverting amplifies round-off 1000x).
@@ -150,8 +151,9 @@ class _LevelwiseMechanism(nn.Module):
 class CausalFlow(_LevelwiseMechanism):
     """Per-node conditional flows over blocks: ``kind="affine"`` (official) or ``"spline"``.
 
-    affine: z = exp(s) * eps + t with (s, t) = MLP_i(z_pa(i)), bounded by ``bound``:
-    "sigmoid" (official: s, t in (0, 1)) or "tanh" (s = 3 tanh(s/3), t unbounded).
+    affine: z = exp(s) * eps + t with (s, t) = MLP_i(z_pa(i)), bounded by ``affine_bound``:
+    "sigmoid" (official: s, t in (0, 1)), "scale" (s in (0, 1), t unbounded) or "tanh"
+    (s = 3 tanh(s/3), t unbounded).
     spline: z = exp(s) * RQS(eps) + t, a monotone rational-quadratic spline on [-bound, bound]
     with linear (identity) tails, followed by the affine map; all parameters from the parents.
     The trailing affine lets parents shift/scale z everywhere, not only inside the spline box.
@@ -186,6 +188,8 @@ class CausalFlow(_LevelwiseMechanism):
         s, t = p[..., self.n_spline: self.n_spline + self.k], p[..., self.n_spline + self.k:]
         if self.affine_bound == "sigmoid":
             return torch.sigmoid(s), torch.sigmoid(t)
+        if self.affine_bound == "scale":
+            return torch.sigmoid(s), t
         return LOG_SCALE_BOUND * torch.tanh(s / LOG_SCALE_BOUND), t
 
     def transform(self, x: Tensor, context: Tensor, nodes: Sequence[int] | None = None,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 RECONSTRUCTIONS = ("width", "sum")
-FLOW_BOUNDS = ("sigmoid", "tanh")
+FLOW_BOUNDS = ("sigmoid", "scale", "tanh")
 DECODERS = ("mean", "joint", "sum", "compose")
 WARMUPS = ("official", "linear")
 LABEL_SCALINGS = ("official", "learned")
@@ -46,7 +46,8 @@ class Recipe:
 
     name: str
     reconstruction: str  # "width": BCE summed over the width, mean over C and H; "sum": pixel sum
-    flow_bound: str  # "sigmoid": s, t in (0, 1) (slopes in (1, e)); "tanh": s = 3 tanh(s/3), t free
+    flow_bound: str  # "sigmoid": s, t in (0, 1) (slopes in (1, e)); "scale": s in (0, 1), t free;
+    # "tanh": s = 3 tanh(s/3), t free
     decoder: str  # "mean": one decoder per block, logits averaged; "joint": one decoder; "sum";
     # "compose": one decoder per block painting a layer, layers composed by softmax masks
     warmup: str  # "official": alpha, beta = final * (e-1)/(R-1); "linear": final * e/(R-1)

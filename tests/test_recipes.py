@@ -135,6 +135,17 @@ def test_sigmoid_slopes_stay_in_1_e_whatever_the_weights(scale, kind):
         assert float(slope.min()) >= 1 - 1e-6 and float(slope.max()) <= math.e + 1e-5
 
 
+def test_scale_bound_keeps_official_slopes_and_frees_the_shift():
+    torch.manual_seed(0)
+    flow = CausalFlow(FLOW_GRAPH, K, affine_bound="scale")
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.copy_(30 * torch.randn_like(p))
+    s, t = flow.scale_shift(flow.conditioner(5 * torch.randn(64, 4, K)))
+    assert 0 <= float(s.min()) and float(s.max()) <= 1
+    assert float(t.abs().max()) > 10  # a parent can move its child far; sigmoid: less than 1
+
+
 def test_tanh_bound_of_the_elbo_recipe_can_flatten_the_prior():
     # the contrast the official bound removes: s = 3 tanh(s/3) reaches slopes of e^-3 = 0.05
     prior = CausalPrior(FLOW_GRAPH, K, affine_bound="tanh")
