@@ -52,8 +52,14 @@ class Recipe:
     # "compose": one decoder per block painting a layer, layers composed by softmax masks
     warmup: str  # "official": alpha, beta = final * (e-1)/(R-1); "linear": final * e/(R-1)
     label_scaling: str  # "official": fixed constants per dataset; "learned": training mean/std
+    alpha_max: float = 0.1  # final weights of the warm-up (official 0.1 and 1.2); a run's
+    beta_max: float = 1.2  # TrainConfig.alpha_max/beta_max override them
 
     def __post_init__(self):
+        for w in ("alpha_max", "beta_max"):
+            v = getattr(self, w)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
+                raise ValueError(f"recipe {w} must be a finite number >= 0, got {v!r}")
         for field, allowed in (("reconstruction", RECONSTRUCTIONS), ("flow_bound", FLOW_BOUNDS),
                                ("decoder", DECODERS), ("warmup", WARMUPS),
                                ("label_scaling", LABEL_SCALINGS)):
@@ -70,8 +76,10 @@ RECIPES: dict[str, Recipe] = {
     "elbo": Recipe("elbo", "sum", "tanh", "joint", "linear", "learned"),
 }
 DEFAULT_RECIPE = "official"
-# recipe fields a run may override one by one (ablations), e.g. hparams={"decoder": "joint"}
-RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(Recipe) if f.name != "name")
+# recipe fields a run may override one by one (ablations), e.g. hparams={"decoder": "joint"};
+# the weights are overridden by TrainConfig.alpha_max / beta_max instead
+RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(Recipe)
+                      if f.name not in ("name", "alpha_max", "beta_max"))
 
 
 def get_recipe(recipe: str | Recipe | Mapping = DEFAULT_RECIPE, **overrides) -> Recipe:

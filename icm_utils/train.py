@@ -35,8 +35,8 @@ class TrainConfig:
     seed: int = 0
     k: int = 4
     recipe: str = "official"  # recipes.RECIPES; hparams named as a recipe field override one field
-    alpha_max: float = 0.1
-    beta_max: float = 1.2
+    alpha_max: float | None = None  # None: the recipe's final weights (official 0.1 and 1.2)
+    beta_max: float | None = None
     ramp_fraction: float = 94 / 101  # official schedule: weights reach their max at epoch 94 of 101
     n_train: int | None = None  # None: the whole training split; else a seeded subset (smoke runs)
     noise_std: float = 0.0
@@ -59,7 +59,9 @@ class TrainConfig:
             errors.append(f"model={self.model!r} is not one of {MODEL_NAMES}")
         errors += field_errors(self, positive_ints=("epochs", "batch_size", "k", "resolution", "n_random"),
                                nonneg_ints=("seed", "data_seed"), positive=("lr",),
-                               nonneg_finite=("alpha_max", "beta_max", "noise_std"))
+                               nonneg_finite=("noise_std",) + tuple(
+                                   w for w in ("alpha_max", "beta_max")
+                                   if getattr(self, w) is not None))
         if self.n_train is not None and (not isinstance(self.n_train, int) or self.n_train <= 0):
             errors.append(f"n_train must be None or a positive integer, got {self.n_train!r}")
         if not 0 < self.ramp_fraction <= 1:
@@ -97,8 +99,10 @@ def warmup_weights(epoch: int, cfg: TrainConfig) -> tuple[float, float]:
     """alpha, beta for this epoch under the config's recipe's warm-up."""
     from .recipes import warmup
 
-    return warmup(epoch, cfg.epochs, cfg.alpha_max, cfg.beta_max, cfg.ramp_fraction,
-                  kind=cfg.resolved_recipe().warmup)
+    r = cfg.resolved_recipe()
+    alpha = r.alpha_max if cfg.alpha_max is None else cfg.alpha_max
+    beta = r.beta_max if cfg.beta_max is None else cfg.beta_max
+    return warmup(epoch, cfg.epochs, alpha, beta, cfg.ramp_fraction, kind=r.warmup)
 
 
 def train_epoch(model, opt, batches, alpha: float, beta: float, epoch: int = 1, detail: str = "",

@@ -119,7 +119,8 @@ def test_sigmoid_slopes_stay_in_1_e_whatever_the_weights(scale, kind):
             p.copy_(scale * torch.randn_like(p))
     z = 5 * torch.randn(64, 4, K)
     for net in (flow, prior.flow):
-        s, t = net.scale_shift(net.conditioner(z))
+        with torch.no_grad():
+            s, t = net.scale_shift(net.conditioner(z))
         assert float(s.min()) >= 0 and float(s.max()) <= 1
         assert float(t.min()) >= 0 and float(t.max()) <= 1
     if kind == "affine":
@@ -141,7 +142,8 @@ def test_scale_bound_keeps_official_slopes_and_frees_the_shift():
     with torch.no_grad():
         for p in flow.parameters():
             p.copy_(30 * torch.randn_like(p))
-    s, t = flow.scale_shift(flow.conditioner(5 * torch.randn(64, 4, K)))
+    with torch.no_grad():
+        s, t = flow.scale_shift(flow.conditioner(5 * torch.randn(64, 4, K)))
     assert 0 <= float(s.min()) and float(s.max()) <= 1
     assert float(t.abs().max()) > 10  # a parent can move its child far; sigmoid: less than 1
 
@@ -170,7 +172,7 @@ def test_objective_weights_reconstruction_and_terms():
 def test_recipes_and_overrides():
     assert RECIPES["official"].to_dict() == {
         "name": "official", "reconstruction": "width", "flow_bound": "sigmoid", "decoder": "mean",
-        "warmup": "official", "label_scaling": "official"}
+        "warmup": "official", "label_scaling": "official", "alpha_max": 0.1, "beta_max": 1.2}
     r = get_recipe("official", decoder="joint")
     assert r.decoder == "joint" and r.name == "official[decoder=joint]"
     assert get_recipe("official", decoder="mean") is RECIPES["official"]
@@ -185,6 +187,13 @@ def test_recipes_and_overrides():
     with pytest.raises(ValueError, match="decoder must be one of"):
         TrainConfig(hparams={"decoder": "tiled"}).validate()
     assert warmup(2, 101) == pytest.approx((0.1 / 93, 1.2 / 93))
+    # a run's weights: the recipe's unless TrainConfig sets them
+    from icm_utils.train import warmup_weights
+
+    assert warmup_weights(100, TrainConfig(epochs=101)) == pytest.approx((0.1, 1.2))
+    assert warmup_weights(100, TrainConfig(epochs=101, alpha_max=2.0)) == pytest.approx((2.0, 1.2))
+    with pytest.raises(ValueError, match="alpha_max must be a finite number"):
+        get_recipe({**RECIPES["official"].to_dict(), "alpha_max": -1})
 
 
 def test_runs_build_with_the_recipe_and_its_label_scaling():
