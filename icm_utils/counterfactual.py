@@ -84,6 +84,46 @@ def train_probe(images: np.ndarray, labels: np.ndarray, epochs: int = 10, batch_
     return probe.eval()
 
 
+def interventional_images(dataset, n_per_variable: int, seed: int = 0
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Training units rendered under single-variable interventions, each unit's value drawn
+    uniformly over the variable's training range: (N,H,W,3) uint8 images and (N,n) labels.
+
+    In observational data a child is a function of its parents, so a probe trained on it alone
+    may read the child off its parents' parts of the image (measured on Pendulum: the
+    simulator's own counterfactual images read 0.30 std off on the intervened variable). Here
+    every variable also varies on its own, so the probe must read it from its own part."""
+    if n_per_variable <= 0:
+        raise ValueError(f"n_per_variable must be positive, got {n_per_variable}")
+    rng = np.random.default_rng(seed)
+    tr = np.asarray(dataset.train_idx)
+    lo, hi = dataset.labels[tr].min(0), dataset.labels[tr].max(0)
+    images, labels = [], []
+    for j, name in enumerate(dataset.graph.names):
+        units = rng.choice(tr, n_per_variable, replace=len(tr) < n_per_variable)
+        values = rng.uniform(lo[j], hi[j], n_per_variable)
+        s = dataset.scm.counterfactual(dataset.exogenous[units], {name: values},
+                                       resolution=dataset.images.shape[1])
+        images.append(s.images)
+        labels.append(s.labels)
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def fit_probe(dataset, n_observational: int | None = None, interventional: float = 1.0,
+              epochs: int = 10, seed: int = 0, progress: bool = False) -> Probe:
+    """The probe every counterfactual is read by: trained on ``n_observational`` training
+    images (None: all) plus ``interventional`` times as many single-variable interventional
+    images (``interventional_images``), so it reads each factor from its own part."""
+    tr = np.asarray(dataset.train_idx)
+    idx = tr if n_observational is None else tr[:n_observational]
+    images, labels = dataset.images[idx], dataset.labels[idx]
+    n_int = int(round(interventional * len(idx) / dataset.graph.n))
+    if n_int > 0:
+        xi, ui = interventional_images(dataset, n_int, seed)
+        images, labels = np.concatenate([images, xi]), np.concatenate([labels, ui])
+    return train_probe(images, labels, epochs=epochs, seed=seed, progress=progress)
+
+
 # ---------------------------------------------------------------- the evaluation set
 @dataclass
 class CounterfactualSet:

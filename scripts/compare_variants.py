@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     tidy = pd.concat(tables, ignore_index=True)
     (a.out / "results").mkdir(parents=True, exist_ok=True)
     tidy.to_csv(a.out / "results" / "variants.csv", index=False)
-    cols = ["dci_disentanglement", "dci_completeness", "dci_informativeness", "irs", "mcc_spearman",
+    cols = ["dci_disentanglement", "own_factor_r2", "exclusivity", "dci_completeness",
+            "dci_informativeness", "irs", "mcc_spearman",
             "dci_disentanglement_dim", "mcc_spearman_dim"]
     wide = wide_summary(summary_table(tidy))
     print(wide[[c for c in cols if c in wide.columns]].to_string())
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 def counterfactual_table(plans: dict, out: Path, n_units: int, probe_epochs: int):
     """Role summary (factor error in label std: intervened, descendant, non-descendant; image
     MSE) of every variant and seed, with the do-nothing and simulator controls, on the same
-    held-out units, read by one probe (trained once per dataset and resolution, cached in OUT)."""
+    held-out units, read by one probe (``counterfactual.fit_probe``: observational and
+    interventional training images; trained once per dataset and resolution, cached in OUT)."""
     import pandas as pd
     import torch
 
@@ -126,14 +128,13 @@ def counterfactual_table(plans: dict, out: Path, n_units: int, probe_epochs: int
     first = next(iter(plans.values()))[0]
     ds, _ = load_training_data(first)
     _, std = ds.label_stats()
-    probe_path = out / f"probe_{first.dataset}_{first.resolution}_{probe_epochs}ep.pt"
+    probe_path = out / f"probe_{first.dataset}_{first.resolution}_{probe_epochs}ep_int.pt"
     if probe_path.exists():
         probe = cf.Probe(len(ds.names), *ds.label_stats())
         probe.load_state_dict(torch.load(probe_path, weights_only=True))
         probe.eval()
-    else:
-        tr = ds.train_idx
-        probe = cf.train_probe(ds.images[tr], ds.labels[tr], epochs=probe_epochs, seed=0)
+    else:  # observational + as many single-variable interventional images (cf.fit_probe)
+        probe = cf.fit_probe(ds, epochs=probe_epochs, seed=0)
         torch.save(probe.state_dict(), probe_path)
     cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
     rows = [counterfactual_controls(cfset, probe, std, ds.graph)]
