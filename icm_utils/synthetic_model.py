@@ -53,7 +53,7 @@ class VectorICM(nn.Module):
 
     def __init__(self, graph: CausalGraph, obs_dim: int, k: int = 1, hidden: int = 64,
                  flow_hidden: int = 32, kind: str = "affine", use_prior: bool = True,
-                 label_mean=None, label_std=None, recipe: str = "official"):
+                 label_mean=None, label_std=None, recipe: str = "official_joint"):
         super().__init__()
         self.graph, self.n, self.k, self.obs_dim = graph, graph.n, int(k), int(obs_dim)
         self.recipe = get_recipe(recipe)
@@ -104,7 +104,7 @@ class SynthConfig:
     """Everything a synthetic run depends on. The data (data_seed) are shared by all seeds."""
 
     variant: str = "icm"
-    recipe: str = "official"  # recipes.RECIPES: flow bounds and warm-up as the image models
+    recipe: str = "official_joint"  # recipes.RECIPES: flows and warm-up as the image models
     seed: int = 0
     epochs: int = 30
     n_train: int = 2000

@@ -34,7 +34,7 @@ class TrainConfig:
     lr: float = 1e-3
     seed: int = 0
     k: int = 4
-    recipe: str = "official"  # recipes.RECIPES; hparams named as a recipe field override one field
+    recipe: str = "official_joint"  # recipes.RECIPES; hparams named as a recipe field override one
     alpha_max: float | None = None  # None: the recipe's final weights (official 0.1 and 1.2)
     beta_max: float | None = None
     ramp_fraction: float = 94 / 101  # official schedule: weights reach their max at epoch 94 of 101

@@ -204,12 +204,14 @@ def test_runs_build_with_the_recipe_and_its_label_scaling():
             u = self.labels
             return u.mean(0), u.std(0)
 
-    official = build_for(TrainConfig(resolution=32, hparams={"width": 8}), DS())
+    official = build_for(TrainConfig(resolution=32, recipe="official", hparams={"width": 8}), DS())
     assert official.recipe == RECIPES["official"]
+    default = build_for(TrainConfig(resolution=32, hparams={"width": 8}), DS())
+    assert default.recipe == RECIPES["official_joint"] and default.recipe.decoder == "joint"
     assert official.config["label_mean"] == list(OFFICIAL_LABEL_SCALING["pendulum"][0])
     assert official.config["label_std"] == list(OFFICIAL_LABEL_SCALING["pendulum"][1])
-    learned = build_for(TrainConfig(resolution=32, hparams={"width": 8,
-                                                            "label_scaling": "learned"}), DS())
+    learned = build_for(TrainConfig(resolution=32, recipe="official",
+                                    hparams={"width": 8, "label_scaling": "learned"}), DS())
     assert learned.recipe.label_scaling == "learned"
     assert learned.config["label_mean"] == pytest.approx(DS.labels.mean(0).tolist(), rel=1e-5)
     elbo = build_for(TrainConfig(resolution=32, recipe="elbo", hparams={"width": 8}), DS())
