@@ -101,7 +101,8 @@ def test_compose_decoder_mixes_layers_by_softmax_masks():
     torch.manual_seed(0)
     dec = make_decoder("compose", 32, 3, 2, width=8)
     z = torch.randn(4, 3, 2)
-    p = torch.sigmoid(dec(z))
+    with torch.no_grad():
+        p = torch.sigmoid(dec(z))
     assert p.shape == (4, 3, 32, 32) and float(p.min()) > 0 and float(p.max()) < 1
     # silence every layer: each of the 3 layers and the background get weight 1/4, colour 1/2
     # (the zero layers) or sigmoid(bias) (the background)
