@@ -25,9 +25,10 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from .mechanisms import AFFINE_BOUNDS as FLOW_BOUNDS
+from .nets import DECODER_KINDS as DECODERS
+
 RECONSTRUCTIONS = ("width", "sum")
-FLOW_BOUNDS = ("sigmoid", "scale", "tanh")
-DECODERS = ("mean", "joint", "sum", "compose")
 WARMUPS = ("official", "linear")
 LABEL_SCALINGS = ("official", "learned")
 

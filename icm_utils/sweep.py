@@ -72,13 +72,12 @@ def load_training_data(cfg: TrainConfig):
 def build_for(cfg: TrainConfig, ds):
     """The untrained model of a run: its recipe, and the label scaling the recipe asks for."""
     from .models import build_model
-    from .recipes import RECIPE_FIELDS, official_scaling
+    from .recipes import official_scaling
 
-    recipe = cfg.resolved_recipe()
-    mean, std = official_scaling(recipe, cfg.dataset) or ds.label_stats()
-    hparams = {k: v for k, v in cfg.hparams.items() if k not in RECIPE_FIELDS}
-    return build_model(cfg.model, ds.graph, cfg.resolution, k=cfg.k,
-                       label_mean=mean, label_std=std, recipe=recipe, **hparams)
+    mean, std = official_scaling(cfg.resolved_recipe(), cfg.dataset) or ds.label_stats()
+    # build_model resolves the recipe's overrides in hparams itself
+    return build_model(cfg.model, ds.graph, cfg.resolution, k=cfg.k, label_mean=mean,
+                       label_std=std, recipe=cfg.recipe, **cfg.hparams)
 
 
 @torch.no_grad()
