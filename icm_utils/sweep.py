@@ -70,14 +70,20 @@ def load_training_data(cfg: TrainConfig):
 
 
 def build_for(cfg: TrainConfig, ds):
-    """The untrained model of a run: its recipe, and the label scaling the recipe asks for."""
+    """The untrained model of a run: its recipe, and the label scaling the recipe asks for.
+
+    Its initial weights are drawn from ``cfg.seed`` alone, not from the process's torch RNG
+    (which differs between processes, and in a Dask worker depends on the runs before it); the
+    caller's RNG state is left as it was."""
     from .models import build_model
     from .recipes import official_scaling
 
     mean, std = official_scaling(cfg.resolved_recipe(), cfg.dataset) or ds.label_stats()
-    # build_model resolves the recipe's overrides in hparams itself
-    return build_model(cfg.model, ds.graph, cfg.resolution, k=cfg.k, label_mean=mean,
-                       label_std=std, recipe=cfg.recipe, **cfg.hparams)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        # build_model resolves the recipe's overrides in hparams itself
+        return build_model(cfg.model, ds.graph, cfg.resolution, k=cfg.k, label_mean=mean,
+                           label_std=std, recipe=cfg.recipe, **cfg.hparams)
 
 
 @torch.no_grad()
