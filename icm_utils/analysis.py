@@ -60,7 +60,7 @@ def encode_runs(root: Path | str, cfgs: Iterable, split: str = "test",
             missing.append(f"{cfg.dataset}/{cfg.model}/seed{cfg.seed}")
             continue
         key = (cfg.dataset, cfg.resolution, cfg.data_mode, cfg.noise_std, cfg.data_seed,
-               cfg.n_random)
+               cfg.n_random, cfg.data_dir)
         if key not in cache:  # one dataset load per data configuration, not per run
             cache[key] = load_training_data(cfg)[0]
         ds = cache[key]

@@ -41,6 +41,9 @@ LABEL_SCALINGS = ("official", "learned")
 OFFICIAL_LABEL_SCALING: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "pendulum": ((0.0, 90.0, 6.5, 10.0), (39.6, 36.0, 3.5, 5.0)),
     "flow": ((20 / 30, 10.5 / 3, 2.0, 5.95), (15 / 30, 4.5 / 3, 2.0, 2.65)),
+    # CausalCircuit: a = 0, b = 1 for every variable (experiments/train_circuit.py): the stored
+    # latents in [0, 1] enter the prior as they are
+    "circuit": ((0.0, 0.0, 0.0, 0.0), (1.0, 1.0, 1.0, 1.0)),
 }
 
 

@@ -57,12 +57,18 @@ def _check_resumable(ck: Path, cfg: TrainConfig) -> None:
 
 def load_training_data(cfg: TrainConfig):
     """The dataset of a run and the (seeded) training subset it trains on."""
-    from .datasets import load_dataset
+    if cfg.dataset == "circuit":  # downloaded: read from the run's data folder
+        from .circuit_data import load_circuit_dataset
 
-    kw = dict(mode=cfg.data_mode, resolution=cfg.resolution, noise_std=cfg.noise_std, seed=cfg.data_seed)
-    if cfg.data_mode == "random":
-        kw["n"] = cfg.n_random
-    ds = load_dataset(cfg.dataset, **kw)
+        ds = load_circuit_dataset(cfg.data_dir, resolution=cfg.resolution, mode=cfg.data_mode)
+    else:
+        from .datasets import load_dataset
+
+        kw = dict(mode=cfg.data_mode, resolution=cfg.resolution, noise_std=cfg.noise_std,
+                  seed=cfg.data_seed)
+        if cfg.data_mode == "random":
+            kw["n"] = cfg.n_random
+        ds = load_dataset(cfg.dataset, **kw)
     idx = np.asarray(ds.train_idx)
     if cfg.n_train is not None and cfg.n_train < len(idx):
         idx = np.sort(np.random.default_rng(cfg.data_seed).choice(idx, cfg.n_train, replace=False))

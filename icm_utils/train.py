@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,8 @@ from .checkpoint import (
 )
 from .utils import auto_device, field_errors, seed_everything
 
-DATASETS = ("pendulum", "flow")
+DATASETS = ("pendulum", "flow", "circuit")
+DOWNLOADED = ("circuit",)  # read from TrainConfig.data_dir; the others are generated
 
 
 @dataclass
@@ -45,6 +47,12 @@ class TrainConfig:
     data_seed: int = 0  # the data stay fixed across training seeds, so seeds can be compared
     device: str = "auto"
     hparams: dict = field(default_factory=dict)
+    # folder of a downloaded dataset (circuit: its .npz shards); None for generated datasets
+    data_dir: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.data_dir, os.PathLike):  # stored as text: configs are JSON
+            self.data_dir = os.fspath(self.data_dir)
 
     def validate(self) -> TrainConfig:
         from .models import MODEL_NAMES, hparam_errors
@@ -66,8 +74,7 @@ class TrainConfig:
             errors.append(f"n_train must be None or a positive integer, got {self.n_train!r}")
         if not 0 < self.ramp_fraction <= 1:
             errors.append(f"ramp_fraction must be in (0, 1], got {self.ramp_fraction!r}")
-        if self.data_mode not in ("grid", "random"):
-            errors.append(f"data_mode={self.data_mode!r} is not 'grid' or 'random'")
+        errors += self._data_errors()
         if not isinstance(self.hparams, dict):
             errors.append(f"hparams must be a dict, got {type(self.hparams).__name__}")
         else:
@@ -76,8 +83,39 @@ class TrainConfig:
             raise ValueError("invalid training config:\n  - " + "\n  - ".join(errors))
         return self
 
+    def _data_errors(self) -> list[str]:
+        """Data mode and folder: a downloaded dataset's folder is checked here (names, keys and
+        shapes from the files' headers), so a wrong folder stops a run before any training."""
+        if self.dataset not in DOWNLOADED:
+            errors = [] if self.data_dir is None else [
+                f"data_dir applies to downloaded datasets {DOWNLOADED}; {self.dataset!r} is "
+                "generated (leave data_dir None)"]
+            if self.data_mode not in ("grid", "random"):
+                errors.append(f"data_mode={self.data_mode!r} is not 'grid' or 'random'")
+            return errors
+        from .circuit import LAYOUT, check_folder
+        from .circuit_data import MODES
+
+        errors = []
+        if self.data_mode not in MODES:
+            errors.append(f"data_mode={self.data_mode!r} is not one of {MODES} for {self.dataset}")
+        if self.noise_std:
+            errors.append(f"noise_std applies to generated datasets; {self.dataset} is downloaded")
+        if not isinstance(self.data_dir, str) or not self.data_dir:
+            errors.append(f"dataset={self.dataset!r} needs data_dir, the folder of its shards: "
+                          f"{LAYOUT}")
+        else:
+            try:
+                check_folder(self.data_dir)
+            except (OSError, ValueError) as e:
+                errors.append(str(e))
+        return errors
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["data_dir"] is None:  # runs recorded before the field existed stay the same run
+            del d["data_dir"]
+        return d
 
     def resolved_recipe(self):
         """The recipe this run trains with: ``recipe`` with any recipe fields set in hparams."""

@@ -128,3 +128,15 @@ def test_bad_tensors_are_refused_before_training():
         fit(m, x.float(), u, cfg, progress=False)
     with pytest.raises(ValueError, match="labels must be"):
         fit(m, x, u[:5], cfg, progress=False)
+
+
+def test_data_dir_is_for_downloaded_datasets_and_absent_from_older_configs(tmp_path):
+    cfg = TrainConfig()
+    # runs recorded before the field existed compare equal to today's configs
+    assert "data_dir" not in cfg.to_dict() and TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="data_dir applies to downloaded datasets"):
+        TrainConfig(data_dir=str(tmp_path)).validate()
+    with pytest.raises(ValueError, match="'circuit' needs data_dir, the folder of its shards"):
+        TrainConfig(dataset="circuit").validate()
+    cfg = TrainConfig(dataset="circuit", data_dir=tmp_path / "x")  # a Path is stored as text
+    assert cfg.to_dict()["data_dir"] == str(tmp_path / "x")
