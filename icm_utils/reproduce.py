@@ -3,6 +3,8 @@
     python -m icm_utils.reproduce --profile smoke            # seconds per notebook (CI)
     python -m icm_utils.reproduce --profile default          # the README's main job (~15 min CPU)
     python -m icm_utils.reproduce --profile paper --publish  # everything, 3 seeds (~90 min CPU)
+    python -m icm_utils.reproduce --profile circuit --set CIRCUIT_DIR=/data/causal_circuit
+                                                             # CausalCircuit (docs/circuit.md; GPU)
 
 Every run writes executed notebooks, figures and result tables into one folder
 (``runs/<profile>-<timestamp>`` unless ``--out``). Parameters are checked against each
@@ -55,6 +57,23 @@ PROFILES: dict[str, dict[str, dict]] = {
                                "EPOCHS": 30, "N_TRAIN": None, "RESOLUTION": 64, "N_UNITS": 300,
                                "PROBE_EPOCHS": 10, "N_PROBE": None},
     },
+}
+
+
+# CausalCircuit with the official code's settings (experiments/train_circuit.py): 128 px RGB,
+# k = 32 per variable, batch 100, 100 epochs, beta -> 0.05, the official recipe (per-variable
+# decoders averaged). Only 03-05: the data are downloaded, not generated (01), and 02 shows the
+# model on generated data. CIRCUIT_DIR must be set (--set CIRCUIT_DIR=...); CIRCUIT_MODE
+# "official" trains on the official code's regime-filtered states instead (docs/circuit.md).
+_CIRCUIT = {"EPOCHS": 100, "N_TRAIN": None, "RESOLUTION": 128, "BATCH_SIZE": 100, "K": 32,
+            "RECIPE": "official", "BETA_MAX": 0.05, "CIRCUIT_DIR": None, "CIRCUIT_MODE": "grid"}
+_CIRCUIT_MODELS = ["icm_vae", "beta_vae"]
+PROFILES["circuit"] = {
+    "03_training": {"DATASET": "circuit", "MODEL": "icm_vae", **_CIRCUIT},
+    "04_identifiability": {"DATASETS": ["circuit"], "MODELS": _CIRCUIT_MODELS, "SEEDS": [0],
+                           "SCHEDULER": "sync", "SYNTH_EPOCHS": 100, **_CIRCUIT},
+    "05_counterfactuals": {"DATASET": "circuit", "MODELS": _CIRCUIT_MODELS, "SEEDS": [0],
+                           "N_UNITS": 250, "PROBE_EPOCHS": 10, "N_PROBE": 10000, **_CIRCUIT},
 }
 
 
@@ -122,9 +141,36 @@ def check_parameters(params: dict) -> dict:
             errs.append(f"SEEDS must be a non-empty list of non-negative integers, got {v!r}")
         elif k == "SCHEDULER" and not (v in ("local", "sync") or str(v).startswith("tcp://")):
             errs.append(f"SCHEDULER must be 'local', 'sync' or a 'tcp://host:port' address, got {v!r}")
+        elif k == "BETA_MAX" and v is not None and not (
+                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")):
+            errs.append(f"BETA_MAX must be None (the recipe's) or a finite number >= 0, got {v!r}")
+    errs += _circuit_errors(params)
     if errs:
         raise ParameterError("bad notebook parameters:\n  - " + "\n  - ".join(errs))
     return params
+
+
+def _circuit_errors(params: dict) -> list[str]:
+    """CIRCUIT_DIR and CIRCUIT_MODE, checked when the notebook's datasets include circuit: the
+    folder's files are checked from their headers, before any notebook runs."""
+    from .circuit import LAYOUT, check_folder
+    from .circuit_data import MODES
+
+    datasets = [params["DATASET"]] if "DATASET" in params else list(params.get("DATASETS") or [])
+    if "circuit" not in datasets:
+        return []
+    errs = []
+    if params.get("CIRCUIT_MODE", "grid") not in MODES:
+        errs.append(f"CIRCUIT_MODE must be one of {MODES}, got {params['CIRCUIT_MODE']!r}")
+    folder = params.get("CIRCUIT_DIR")
+    if not folder:
+        return errs + [f"dataset 'circuit' needs CIRCUIT_DIR=<folder> (--set CIRCUIT_DIR=...), the "
+                       f"folder of the downloaded shards: {LAYOUT}"]
+    try:
+        check_folder(folder)
+    except (OSError, ValueError) as e:
+        errs.append(str(e))
+    return errs
 
 
 def plan(profile: str, overrides: dict | None = None, only: list[str] | None = None,
@@ -132,7 +178,7 @@ def plan(profile: str, overrides: dict | None = None, only: list[str] | None = N
     """(notebook, parameters) pairs to execute; every name and value checked up front."""
     if profile not in PROFILES:
         raise ParameterError(f"unknown profile {profile!r}; choose from {list(PROFILES)}")
-    names = list(only) if only else list(NOTEBOOKS)
+    names = list(only) if only else [n for n in NOTEBOOKS if n in PROFILES[profile]]
     for n in names:
         if n not in NOTEBOOKS:
             raise ParameterError(f"unknown notebook {n!r}; choose from {list(NOTEBOOKS)}")
@@ -142,6 +188,8 @@ def plan(profile: str, overrides: dict | None = None, only: list[str] | None = N
         params = dict(PROFILES[profile].get(n, {}))
         # Overrides apply to every notebook that declares the name.
         params.update({k: v for k, v in (overrides or {}).items() if k in declared})
+        if params.get("CIRCUIT_DIR"):  # absolute: the notebooks run from notebooks/
+            params["CIRCUIT_DIR"] = str(Path(params["CIRCUIT_DIR"]).expanduser().resolve())
         if out is not None:
             params.update({k: str(v) for k, v in
                            (("RUN_DIR", out), ("FIG_DIR", out / "figures")) if k in declared})

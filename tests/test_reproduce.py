@@ -1,12 +1,13 @@
 from pathlib import Path
 
 import pytest
+from circuit_fixture import write_shards
 
 from icm_utils import reproduce as rp
 
 
 def test_every_profile_plans_all_notebooks_with_valid_declared_parameters(tmp_path):
-    for profile in rp.PROFILES:
+    for profile in set(rp.PROFILES) - {"circuit"}:  # circuit: 03-05 on a downloaded folder
         steps = rp.plan(profile, out=tmp_path)
         assert [n for n, _ in steps] == list(rp.NOTEBOOKS)
         for name, params in steps:
@@ -92,3 +93,43 @@ def test_relative_out_folder_is_made_absolute(monkeypatch, tmp_path):
     monkeypatch.setattr(papermill, "execute_notebook", lambda *a, parameters, **k: seen.append(parameters))
     out = rp.run("default", out=Path("rel"), only=["03_training"])
     assert out == tmp_path / "rel" and seen[0]["RUN_DIR"] == str(tmp_path / "rel")
+
+
+# ---------------------------------------------------------------- the CausalCircuit profile
+CIRCUIT_NOTEBOOKS = ["03_training", "04_identifiability", "05_counterfactuals"]
+
+
+def test_circuit_profile_has_the_official_settings_in_every_notebook():
+    prof = rp.PROFILES["circuit"]
+    assert sorted(prof) == CIRCUIT_NOTEBOOKS  # 01 and 02 show generated data only
+    official = {"EPOCHS": 100, "RESOLUTION": 128, "BATCH_SIZE": 100, "K": 32, "N_TRAIN": None,
+                "RECIPE": "official", "BETA_MAX": 0.05}
+    for name in CIRCUIT_NOTEBOOKS:  # the same run settings, so 04 and 05 reuse 03's run
+        assert {k: prof[name][k] for k in official} == official
+
+
+def test_circuit_parameters_need_a_folder_checked_before_anything_runs(tmp_path):
+    with pytest.raises(rp.ParameterError, match=r"needs CIRCUIT_DIR=<folder>.*train\*\.npz"):
+        rp.check_parameters({"DATASET": "circuit"})
+    with pytest.raises(rp.ParameterError, match=r"nowhere does not exist.*test\.npz"):
+        rp.check_parameters({"DATASETS": ["circuit"], "CIRCUIT_DIR": str(tmp_path / "nowhere")})
+    write_shards(tmp_path / "shards", n_train=(4,), n_test=4)
+    ok = {"DATASET": "circuit", "CIRCUIT_DIR": str(tmp_path / "shards"), "BETA_MAX": 0.05}
+    assert rp.check_parameters(ok) == ok
+    with pytest.raises(rp.ParameterError, match="CIRCUIT_MODE must be one of"):
+        rp.check_parameters({**ok, "CIRCUIT_MODE": "random"})
+    with pytest.raises(rp.ParameterError, match="BETA_MAX must be None"):
+        rp.check_parameters({**ok, "BETA_MAX": -1})
+    assert rp.check_parameters({"DATASETS": ["pendulum"], "CIRCUIT_DIR": None})  # not needed
+
+
+def test_circuit_profile_plans_with_an_absolute_folder(tmp_path, monkeypatch):
+    if "CIRCUIT_DIR" not in rp.declared_parameters("03_training"):
+        pytest.skip("notebooks 03-05 do not declare CIRCUIT_DIR yet (docs/circuit.md)")
+    write_shards(tmp_path / "shards", n_train=(4,), n_test=4)
+    monkeypatch.chdir(tmp_path)
+    steps = rp.plan("circuit", {"CIRCUIT_DIR": "shards"}, out=tmp_path / "out")
+    assert [n for n, _ in steps] == CIRCUIT_NOTEBOOKS
+    assert {p["CIRCUIT_DIR"] for _, p in steps} == {str(tmp_path / "shards")}
+    with pytest.raises(rp.ParameterError, match="CIRCUIT_DIR"):
+        rp.plan("circuit")
