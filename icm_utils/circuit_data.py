@@ -56,10 +56,19 @@ class NoSimulator:
             "the shards' own (pre, post) pairs (icm_utils.circuit_counterfactual)")
 
 
+# The official CausalCircuit script warms alpha and beta up over 94 of its 100 epochs (Pendulum
+# and Water flow: 94 of 101, TrainConfig's default ramp_fraction).
+OFFICIAL_RAMP_FRACTION = 94 / 100
+
+
 def train_fields(dataset: str, circuit_dir: str | None = None, circuit_mode: str = "grid") -> dict:
-    """The TrainConfig fields that name a run's data source: the shards' folder and the mode
-    for circuit; nothing for a generated dataset, whose run configs stay as they were."""
-    return {"data_dir": circuit_dir, "data_mode": circuit_mode} if dataset == "circuit" else {}
+    """The TrainConfig fields a dataset fixes: for circuit the shards' folder, the mode and the
+    official warm-up length; nothing for a generated dataset, whose run configs stay as they
+    were."""
+    if dataset != "circuit":
+        return {}
+    return {"data_dir": circuit_dir, "data_mode": circuit_mode,
+            "ramp_fraction": OFFICIAL_RAMP_FRACTION}
 
 
 def official_regimes(states: np.ndarray) -> np.ndarray:
