@@ -29,11 +29,17 @@ def test_two_run_sweep_on_local_dask_cluster_then_skips_finished(tmp_path):
     assert model.config["name"] == "icm_vae" and len(hist) == 1
 
 
-def test_failed_run_is_reported_and_others_kept(tmp_path):
+def test_failed_run_is_reported_and_others_kept(tmp_path, capsys):
     good = smoke("icm_vae", 1)
     bad = smoke("icm_vae", 2, hparams={"width": 3})  # valid config, fails when the nets are built
     df = sweep([bad, good], tmp_path, scheduler="sync", progress=False)
     assert list(df["status"]) == ["failed", "done"]
+    # one line per run as it ends, even without a bar (reproduce shows them on the terminal)
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(":")[0] for ln in lines] == ["[sweep] 1/2 pendulum icm_vae seed 2",
+                                                   "[sweep] 2/2 pendulum icm_vae seed 1"]
+    assert "FAILED (ValueError: width must be an even integer" in lines[0]
+    assert f"done in {df.loc[1, 'seconds']:.0f} s, final loss {df.loc[1, 'final_loss']:.4g}" in lines[1]
     assert "width must be an even integer" in df.loc[0, "error"]
     assert (run_dir_for(tmp_path, bad) / "error.txt").exists()
     assert is_done(tmp_path, good) and not is_done(tmp_path, bad)
