@@ -217,10 +217,68 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
-def run(profile: str, out: Path | None = None, overrides: dict | None = None,
-        only: list[str] | None = None, inplace: bool = False, publish: bool = False) -> Path:
+class _Echo:
+    """Papermill's sink for one of the kernel's output streams: each complete line a cell prints
+    goes to ``stream`` as it arrives, after a "  <notebook> | " prefix. Of a line that a text
+    progress bar redraws with carriage returns only its last state is kept, and nothing when that
+    is blank (a tqdm bar with leave=False); bars shown as widgets are not streams at all."""
+
+    def __init__(self, name: str, stream):
+        self.prefix, self.stream, self.buf = f"  {name} | ", stream, ""
+
+    def write(self, text: str) -> None:
+        *lines, self.buf = (self.buf + text).split("\n")
+        for line in lines:
+            self._emit(line)
+        cut = self.buf.rfind("\r", 0, len(self.buf) - 1)  # drop the states a redraw replaced
+        if cut > 0:
+            self.buf = self.buf[cut:]
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._emit(self.buf)
+        self.buf = ""
+
+    def _emit(self, line: str) -> None:
+        line = line.rstrip("\r").rsplit("\r", 1)[-1].rstrip()
+        if line:
+            self.stream.write(self.prefix + line + "\n")
+            self.stream.flush()
+
+
+def _kernel_config():
+    """The kernel manager's config: CurveZMQ keys for the kernel where jupyter_client, pyzmq and
+    the kernelspec support them. The kernel then talks to papermill encrypted, and ipykernel >= 7
+    no longer prints "Kernel is running over TCP without encryption..." on the terminal at each
+    notebook's start."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config()
+
+
+def execute(src: Path, dst: Path, params: dict, name: str) -> None:
+    """Execute one notebook with papermill, showing what its cells print on this terminal as
+    they run (a sweep prints a line per finished run), not the per-batch bars."""
     import papermill as pm
 
+    out, err = _Echo(name, sys.stdout), _Echo(name, sys.stderr)
+    try:
+        pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3",
+                            cwd=str(NOTEBOOKS_DIR), progress_bar=False, stdout_file=out,
+                            stderr_file=err, config=_kernel_config())
+    finally:
+        out.close()
+        err.close()
+
+
+def run(profile: str, out: Path | None = None, overrides: dict | None = None,
+        only: list[str] | None = None, inplace: bool = False, publish: bool = False) -> Path:
     if inplace:
         if profile != "smoke" or overrides:
             raise ParameterError("--inplace stores outputs of the notebooks' own defaults: "
@@ -236,8 +294,7 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
         dst = src if inplace else out / src.name
         print(f"[reproduce] {name}: {params or 'notebook defaults'}", flush=True)
         t0 = time.perf_counter()
-        pm.execute_notebook(str(src), str(dst), parameters=params, kernel_name="python3",
-                            cwd=str(NOTEBOOKS_DIR), progress_bar=False)
+        execute(src, dst, params, name)
         print(f"[reproduce] {name} done in {time.perf_counter() - t0:.0f} s -> {dst}", flush=True)
     if inplace:
         return NOTEBOOKS_DIR

@@ -133,3 +133,33 @@ def test_circuit_profile_plans_with_an_absolute_folder(tmp_path, monkeypatch):
     assert {p["CIRCUIT_DIR"] for _, p in steps} == {str(tmp_path / "shards")}
     with pytest.raises(rp.ParameterError, match="CIRCUIT_DIR"):
         rp.plan("circuit")
+
+
+# ---------------------------------------------------------------- what the terminal shows
+def test_cell_output_reaches_the_terminal_line_by_line_without_bars_or_kernel_warnings(
+        tmp_path, capfd):
+    # a real kernel (a few seconds): what cells print is echoed as it comes, prefixed with the
+    # notebook's name; a text bar's redraws and the kernel's transport warning are not shown
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("N = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell(
+                    "import sys\n"
+                    "for i in range(50):\n"
+                    "    sys.stderr.write(f'\\rbatch {i}/50'); sys.stderr.flush()\n"
+                    "sys.stderr.write('\\r' + ' ' * 12 + '\\r')\n"
+                    "for i in range(N):\n"
+                    "    print(f'[sweep] {i + 1}/{N} pendulum icm_vae seed {i}: done', flush=True)\n"
+                    "print('last words', end='')")]
+    nbformat.write(nb, tmp_path / "fake.ipynb")
+    rp.execute(tmp_path / "fake.ipynb", tmp_path / "out.ipynb", {"N": 2}, "fake")
+    out, err = capfd.readouterr()
+    assert out.splitlines() == ["  fake | [sweep] 1/2 pendulum icm_vae seed 0: done",
+                                "  fake | [sweep] 2/2 pendulum icm_vae seed 1: done",
+                                "  fake | last words"]
+    assert "batch" not in err and "without encryption" not in err, err
+    # the executed notebook keeps its outputs as before
+    cell = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[-1]
+    assert "[sweep] 2/2" in "".join(o.get("text", "") for o in cell.outputs)
