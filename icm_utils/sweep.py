@@ -28,7 +28,21 @@ from .train import (
 
 
 def run_dir_for(root: Path | str, cfg: TrainConfig) -> Path:
-    return Path(root) / "models" / cfg.dataset / cfg.model / f"seed{cfg.seed}"
+    """``root/models/<dataset>/<model>[-graph_<kind>][-random][-noise<std>]/seed<k>``: runs that
+    differ in the graph they are told or in their data never share a folder."""
+    tags = [f"graph_{cfg.graph}"] if cfg.graph != "true" else []
+    tags += [cfg.data_mode] if cfg.data_mode != "grid" else []
+    tags += [f"noise{cfg.noise_std:g}"] if cfg.noise_std else []
+    return Path(root) / "models" / cfg.dataset / "-".join([cfg.model, *tags]) / f"seed{cfg.seed}"
+
+
+def same_config(saved: dict, cfg: TrainConfig) -> bool:
+    """A saved run's config equals ``cfg``, fields added to TrainConfig since it was saved taking
+    their defaults (which keep the earlier behaviour), so finished runs stay reusable."""
+    try:
+        return TrainConfig.from_dict(saved).to_dict() == cfg.to_dict()
+    except (TypeError, ValueError):
+        return False
 
 
 def is_done(root: Path | str, cfg: TrainConfig) -> bool:
@@ -36,7 +50,7 @@ def is_done(root: Path | str, cfg: TrainConfig) -> bool:
     (a run saved by an older version of a network is stale and gets retrained, not loaded)."""
     rd = run_dir_for(root, cfg)
     try:
-        if json.loads((rd / "done.json").read_text())["train"] != cfg.to_dict():
+        if not same_config(json.loads((rd / "done.json").read_text())["train"], cfg):
             return False
         _check_resumable(rd / "checkpoint.pt", cfg)
         return True
@@ -50,7 +64,7 @@ def _check_resumable(ck: Path, cfg: TrainConfig) -> None:
     from .models import model_from_config
 
     ckpt = read_checkpoint(ck)
-    if ckpt["config"].get("train") != cfg.to_dict():
+    if not same_config(ckpt["config"].get("train") or {}, cfg):
         raise CheckpointError("trained with another config")
     check_compatible(model_from_config(ckpt["config"]["model_config"]), ckpt)
 
@@ -81,6 +95,7 @@ def build_for(cfg: TrainConfig, ds):
     Its initial weights are drawn from ``cfg.seed`` alone, not from the process's torch RNG
     (which differs between processes, and in a Dask worker depends on the runs before it); the
     caller's RNG state is left as it was."""
+    from .misspec import misspecify
     from .models import build_model
     from .recipes import official_scaling
 
@@ -88,8 +103,8 @@ def build_for(cfg: TrainConfig, ds):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         # build_model resolves the recipe's overrides in hparams itself
-        return build_model(cfg.model, ds.graph, cfg.resolution, k=cfg.k, label_mean=mean,
-                           label_std=std, recipe=cfg.recipe, **cfg.hparams)
+        return build_model(cfg.model, misspecify(ds.graph, cfg.graph), cfg.resolution, k=cfg.k,
+                           label_mean=mean, label_std=std, recipe=cfg.recipe, **cfg.hparams)
 
 
 @torch.no_grad()

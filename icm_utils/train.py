@@ -45,6 +45,7 @@ class TrainConfig:
     data_mode: str = "grid"
     n_random: int = 8000  # samples drawn in "random" data mode
     data_seed: int = 0  # the data stay fixed across training seeds, so seeds can be compared
+    graph: str = "true"  # the graph the model is told: misspec.GRAPH_KINDS (scoring uses the truth)
     device: str = "auto"
     hparams: dict = field(default_factory=dict)
     # folder of a downloaded dataset (circuit: its .npz shards); None for generated datasets
@@ -74,6 +75,10 @@ class TrainConfig:
             errors.append(f"n_train must be None or a positive integer, got {self.n_train!r}")
         if not 0 < self.ramp_fraction <= 1:
             errors.append(f"ramp_fraction must be in (0, 1], got {self.ramp_fraction!r}")
+        from .misspec import GRAPH_KINDS
+
+        if self.graph not in GRAPH_KINDS:
+            errors.append(f"graph={self.graph!r} is not one of {GRAPH_KINDS}")
         errors += self._data_errors()
         if not isinstance(self.hparams, dict):
             errors.append(f"hparams must be a dict, got {type(self.hparams).__name__}")
