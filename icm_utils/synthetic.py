@@ -25,6 +25,12 @@ PRESET_GRAPH = CausalGraph(
     [("a", "c"), ("b", "c"), ("c", "d"), ("a", "e"), ("d", "f"), ("e", "f")],
 )  # fork (a), two colliders (c, f), a chain (c -> d -> f): 6 nodes, 6 edges
 
+LARGE_GRAPH = CausalGraph(
+    ["a", "b", "c", "d", "e", "f", "g", "h"],
+    [("a", "c"), ("b", "c"), ("c", "d"), ("a", "e"), ("d", "f"), ("e", "f"), ("f", "g"),
+     ("b", "h"), ("g", "h"), ("d", "h")],
+)  # PRESET_GRAPH extended: a five-step chain a -> c -> d -> f -> g -> h, a three-parent collider h
+
 
 def _orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
     q, r = np.linalg.qr(rng.standard_normal((n, n)))
