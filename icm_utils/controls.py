@@ -34,7 +34,7 @@ NULLS = (NULL_LINEAR, NULL_NONLINEAR)
 SEEDS = (0, 1)  # two seeds of each control, so between-seed scores have one pair
 MIN_GAP = 0.3
 # counterfactual controls: the factual image returned unchanged / the simulator's true image
-DO_NOTHING, SIMULATOR = "do_nothing", "simulator"
+DO_NOTHING, SIMULATOR, NO_ABDUCTION = "do_nothing", "simulator", "no_abduction"
 
 
 def label(kind: str) -> str:
@@ -164,19 +164,29 @@ def discriminative(tidy: pd.DataFrame, **kwargs) -> dict[tuple, bool]:
 COUNTERFACTUAL_ROLES = ("intervened", "descendant", "non-descendant")
 
 
-def counterfactual_controls(cfset, probe, label_std, graph) -> pd.DataFrame:
-    """The rows ``counterfactual.evaluate_counterfactuals`` gives a model, for two controls
-    read by the same probe: "control:do_nothing" returns the factual image as the
-    counterfactual; "control:simulator" returns the simulator's true counterfactual image."""
+def counterfactual_controls(cfset, probe, label_std, graph, scm=None) -> pd.DataFrame:
+    """The rows ``counterfactual.evaluate_counterfactuals`` gives a model, for controls read by
+    the same probe: "control:do_nothing" returns the factual image as the counterfactual;
+    "control:simulator" returns the simulator's true counterfactual image. Given the ``scm``
+    of data with mechanism noise (noise_std > 0), also "control:no_abduction": the simulator's
+    counterfactual with each unit's own mechanism noises set to 0 (the unit's causes kept, its
+    noise not recovered), i.e. what an intervention gives where a counterfactual is asked."""
     from .counterfactual import score_counterfactual_images  # torch: only when asked
 
     do_nothing = [cfset.images] * len(cfset.targets)
-    return pd.concat([
-        score_counterfactual_images(do_nothing, cfset, probe, label_std, graph,
-                                    label(DO_NOTHING)),
-        score_counterfactual_images(cfset.cf_images, cfset, probe, label_std, graph,
-                                    label(SIMULATOR)),
-    ], ignore_index=True)
+    rows = [score_counterfactual_images(do_nothing, cfset, probe, label_std, graph,
+                                        label(DO_NOTHING)),
+            score_counterfactual_images(cfset.cf_images, cfset, probe, label_std, graph,
+                                        label(SIMULATOR))]
+    if scm is not None and scm.noise_std > 0 and scm.mechanism_noise:
+        exo = np.array(cfset.exogenous, dtype=np.float64)
+        exo[:, [scm.exogenous_names.index(e) for e in scm.mechanism_noise]] = 0.0
+        res = cfset.images.shape[1]
+        images = (scm.counterfactual(exo, {name: value}, resolution=res).images
+                  for name, value in cfset.targets)
+        rows.append(score_counterfactual_images(images, cfset, probe, label_std, graph,
+                                                label(NO_ABDUCTION)))
+    return pd.concat(rows, ignore_index=True)
 
 
 def counterfactual_gaps(summary: pd.DataFrame, min_gap: float = MIN_GAP) -> pd.DataFrame:

@@ -176,14 +176,15 @@ def model_counterfactuals(model, images: np.ndarray, do: dict, batch_size: int =
 
 
 def evaluate_counterfactuals(model, cfset: CounterfactualSet, probe: Probe, label_std: np.ndarray,
-                             model_name: str = "", seed: int = 0) -> pd.DataFrame:
+                             model_name: str = "", seed: int = 0, graph=None) -> pd.DataFrame:
     """Tidy rows: per target and per variable, the probe-read factor error on the model's
     counterfactual, in units of the label's std, with the variable's role (intervened,
-    descendant, non-descendant); plus the image error to the true counterfactual."""
+    descendant, non-descendant) in ``graph`` (the true graph; default the model's, which differs
+    only for a model told a wrong graph); plus the image error to the true counterfactual."""
     images = (model_counterfactuals(model, cfset.images, {name: value})[0]  # one at a time
               for name, value in cfset.targets)
-    return score_counterfactual_images(images, cfset, probe, label_std, model.graph, model_name,
-                                       seed)
+    return score_counterfactual_images(images, cfset, probe, label_std, graph or model.graph,
+                                       model_name, seed)
 
 
 def score_counterfactual_images(images, cfset: CounterfactualSet, probe: Probe,

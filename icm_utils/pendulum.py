@@ -67,6 +67,7 @@ class PendulumSCM(ImageSCM):
     do_range = {"pendulum_angle": (-90.0, 90.0), "light_position": (45.0, 135.0),
                 "shadow_length": (0.0, 20.0), "shadow_position": (0.0, 20.0)}
     exogenous_names = ["pendulum_angle", "light_position", "e_length", "e_position"]
+    mechanism_noise = ("e_length", "e_position")
 
     def sample_exogenous(self, n, rng):
         exo = np.empty((n, 4))

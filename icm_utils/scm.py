@@ -65,6 +65,7 @@ class ImageSCM:
     label_range: dict[str, tuple[float, float]] = {}  # support of the generated data
     do_range: dict[str, tuple[float, float]] = {}  # values do() accepts (renderable, physical)
     exogenous_names: list[str] = []
+    mechanism_noise: tuple[str, ...] = ()  # exogenous columns that only act when noise_std > 0
 
     def __init__(self, noise_std: float = 0.0):
         noise_std = float(noise_std)

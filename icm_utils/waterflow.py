@@ -71,6 +71,7 @@ class WaterFlowSCM(ImageSCM):
                 "water_height": (0.0, CUP_TOP - BASE_WATER),
                 "water_flow": (0.0, XLIM[1] - CUP_RIGHT)}
     exogenous_names = ["ball_size", "hole_position", "h_raw", "jet_e", "e_height", "e_flow"]
+    mechanism_noise = ("e_height", "e_flow")
 
     def sample_exogenous(self, n, rng):
         exo = np.empty((n, 6))
