@@ -37,7 +37,7 @@ from .utils import field_errors, seed_everything
 VARIANTS = ("icm", "noprior")
 # sigma floor: the Gaussian NLL rewards sigma -> 0 without bound once x is fitted, which would
 # drown the prior term (and the metrics' comparison) in an ever-growing reconstruction weight
-MIN_LOG_SIGMA = math.log(0.05)
+MIN_SIGMA = 0.05
 
 
 def mlp(d_in: int, d_out: int, hidden: int, layers: int = 2) -> nn.Sequential:
@@ -54,7 +54,8 @@ class VectorICM(nn.Module):
 
     def __init__(self, graph: CausalGraph, obs_dim: int, k: int = 1, hidden: int = 64,
                  flow_hidden: int = 32, kind: str = "affine", use_prior: bool = True,
-                 label_mean=None, label_std=None, recipe: str = "official_joint"):
+                 label_mean=None, label_std=None, recipe: str = "official_joint",
+                 min_sigma: float = MIN_SIGMA):
         super().__init__()
         self.graph, self.n, self.k, self.obs_dim = graph, graph.n, int(k), int(obs_dim)
         self.recipe = get_recipe(recipe)
@@ -66,6 +67,7 @@ class VectorICM(nn.Module):
                                  hidden=flow_hidden, affine_bound=bound) if use_prior else None
         self.decoder = mlp(self.n * self.k, self.obs_dim, hidden)
         self.log_sigma = nn.Parameter(torch.zeros(self.obs_dim))
+        self.min_log_sigma = math.log(min_sigma)
 
     def abduct(self, x: Tensor) -> Tensor:
         if x.ndim != 2 or x.shape[1] != self.obs_dim:
@@ -100,7 +102,7 @@ class VectorICM(nn.Module):
         """Per-sample parts (B,): Gaussian NLL summed over dims, kl_eps, logdet, kl_prior."""
         eps = self.abduct(x)
         z, logdet = self.mechanism(eps)
-        log_sigma = self.log_sigma.clamp(min=MIN_LOG_SIGMA)
+        log_sigma = self.log_sigma.clamp(min=self.min_log_sigma)
         rec = (0.5 * ((x - self.decode(z)) * torch.exp(-log_sigma)).pow(2) + log_sigma
                + 0.5 * math.log(2 * math.pi)).sum(1)
         kl_eps = 0.5 * eps.pow(2).sum((1, 2))
@@ -128,6 +130,8 @@ class SynthConfig:
     k: int = 1
     hidden: int = 64
     flow_hidden: int = 32
+    # floor of the likelihood's std: 1/sigma^2 weighs reconstruction against the prior
+    min_sigma: float = MIN_SIGMA
     kind: str = "affine"
     alpha_max: float = 0.1
     beta_max: float = 1.2
@@ -148,7 +152,8 @@ class SynthConfig:
             errs.append(f"recipe={self.recipe!r} is not one of {sorted(RECIPES)}")
         errs += field_errors(self, positive_ints=("epochs", "n_train", "n_test", "batch_size", "k",
                                                   "hidden", "flow_hidden"),
-                             nonneg_ints=("seed", "data_seed"), positive=("lr", "ramp_fraction"),
+                             nonneg_ints=("seed", "data_seed"),
+                             positive=("lr", "ramp_fraction", "min_sigma"),
                              nonneg_finite=("alpha_max", "beta_max", "label_noise"))
         if isinstance(self.n_test, int) and self.n_test < metrics.MIN_SAMPLES:
             errs.append(f"n_test must be >= {metrics.MIN_SAMPLES} for the metrics")
@@ -183,7 +188,7 @@ def build(scm: SyntheticSCM, cfg: SynthConfig, data: SynthData) -> VectorICM:
     return VectorICM(misspecify(scm.graph, cfg.graph), scm.obs_dim, cfg.k, cfg.hidden,
                      cfg.flow_hidden, cfg.kind,
                      use_prior=cfg.variant == "icm", label_mean=mean, label_std=std,
-                     recipe=cfg.recipe)
+                     recipe=cfg.recipe, min_sigma=cfg.min_sigma)
 
 
 def train_synthetic(scm: SyntheticSCM, cfg: SynthConfig, data: SynthData | None = None
