@@ -32,27 +32,32 @@ def scm_for(name: str, seed: int = 0, **kwargs) -> SyntheticSCM:
     return SyntheticSCM(graph, obs_dim=obs_dim, seed=seed, **kwargs)
 
 
+def per_node_table(codes, graph, label: str = "") -> pd.DataFrame:
+    """Per-node rows for encoded synthetic runs (synthetic_model.synthetic_identifiability's
+    codes) and their oracle and null controls: graph, model, seed, node, role (root / non-root),
+    depth (longest path from a root), matched dim, own = matched to its own dim (the prior ties
+    dim i to node i), corr = |Spearman| of the node's matched dim with its true latent."""
+    per = per_factor_mcc(list(codes) + control_codes(codes, kinds=CONTROL_KINDS),
+                         method="spearman")
+    depth = dict(zip(graph.names, graph.depth))
+    per["graph"] = label or f"{graph.n}-node"
+    per["role"] = ["root" if not graph.parents(f) else "non-root" for f in per["factor"]]
+    per["depth"] = per["factor"].map(depth)
+    per["own"] = per["block"] == per["factor"].map(graph.index)
+    per = per.rename(columns={"factor": "node", "block": "dim"})
+    return per[["graph", "model", "seed", "node", "role", "depth", "dim", "own", "corr"]]
+
+
 def per_node_mcc(scm: SyntheticSCM, seeds: Sequence[int] = (0, 1, 2),
                  variants: Sequence[str] = VARIANTS, epochs: int = 100, label: str = "",
                  metric_seed: int = 0, **cfg_kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train every (variant, seed) on one data set of ``scm``; return (per-node table, scores).
-
-    Per-node table: graph, model, seed, node, role (root / non-root), depth (longest path from a
-    root), matched dim, corr = |Spearman| of the node's matched dim with its true latent, and
-    own = whether the node was matched to its own dim (the prior ties dim i to node i). Scores:
-    synthetic_model.synthetic_identifiability's tidy table (model rows only)."""
+    """Train every (variant, seed) on one data set of ``scm``; return (``per_node_table``,
+    synthetic_model.synthetic_identifiability's tidy scores, model rows only)."""
     scores, codes = synthetic_identifiability(scm, variants, seeds, epochs, metric_seed,
                                               control_kinds=(), **cfg_kwargs)
-    per = per_factor_mcc(codes + control_codes(codes, kinds=CONTROL_KINDS), method="spearman")
-    g = scm.graph
-    depth = dict(zip(g.names, g.depth))
-    per["graph"] = label or f"{g.n}-node"
-    per["role"] = ["root" if not g.parents(f) else "non-root" for f in per["factor"]]
-    per["depth"] = per["factor"].map(depth)
-    per["own"] = per["block"] == per["factor"].map(g.index)
-    per = per.rename(columns={"factor": "node", "block": "dim"})
+    per = per_node_table(codes, scm.graph, label)
     scores["graph"] = per["graph"].iloc[0]
-    return per[["graph", "model", "seed", "node", "role", "depth", "dim", "own", "corr"]], scores
+    return per, scores
 
 
 def node_table(per: pd.DataFrame) -> pd.DataFrame:
@@ -76,3 +81,23 @@ def check(per: pd.DataFrame, model: str = "icm", node_target: float = TARGET_NOD
                      "all_own": bool(s["own"].all()),
                      "holds": bool(worst["corr"] >= node_target and s["corr"].mean() >= mean_target)})
     return pd.DataFrame(rows)
+
+
+def plot_per_node(per: pd.DataFrame, node_target: float = TARGET_NODE):
+    """Per-node correlation (mean over seeds, bars; seeds as dots) for each graph and model."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    graphs = list(dict.fromkeys(per["graph"]))
+    fig, axes = plt.subplots(1, len(graphs), figsize=(5.5 * len(graphs), 3.4), squeeze=False)
+    for ax, g in zip(axes[0], graphs):
+        d = per[(per["graph"] == g) & ~per["model"].str.startswith("control:oracle")]
+        sns.barplot(data=d, x="node", y="corr", hue="model", errorbar=None, ax=ax, alpha=0.8)
+        sns.stripplot(data=d, x="node", y="corr", hue="model", dodge=True, ax=ax, size=3,
+                      color="k", legend=False)
+        ax.axhline(node_target, color="k", ls=":", lw=1)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"{g}: |Spearman| of each node's dim with its latent")
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
