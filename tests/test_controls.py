@@ -112,3 +112,33 @@ def test_gap_for_errors_where_lower_is_better():
                      lower_is_better=("err", "flat")).set_index("metric")
     assert g.loc["err", "gap"] == pytest.approx(1.15) and g.loc["err", "discriminative"]
     assert g.loc["flat", "gap"] == pytest.approx(0.0) and not g.loc["flat", "discriminative"]
+
+
+class _ZeroProbe:
+    """Reads every image as zeros: enough to test which rows and images a control produces."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def predict(self, x):
+        return np.zeros((len(x), self.n))
+
+
+@pytest.mark.parametrize("noise_std", [0.0, 2.0])
+def test_no_abduction_control_only_on_noisy_data_and_differs_from_the_truth(noise_std):
+    from icm_utils import counterfactual as cf
+    from icm_utils.datasets import load_dataset
+
+    ds = load_dataset("pendulum", mode="random", n=200, resolution=32, noise_std=noise_std,
+                      seed=0)
+    cfset = cf.make_counterfactual_set(ds, n_units=12, seed=0)
+    rows = controls.counterfactual_controls(cfset, _ZeroProbe(ds.graph.n), np.ones(ds.graph.n),
+                                            ds.graph, scm=ds.scm)
+    mse = rows.groupby("model")["image_mse"].mean()
+    assert mse["control:simulator"] == 0.0
+    if noise_std == 0:
+        assert "control:no_abduction" not in mse.index  # counterfactual == intervention here
+    else:  # each unit's own noise is dropped: its shadow is drawn elsewhere than the truth
+        assert mse["control:no_abduction"] > 0.0
+        rows_na = rows[rows["model"] == "control:no_abduction"]
+        assert len(rows_na) == len(rows[rows["model"] == "control:simulator"])
