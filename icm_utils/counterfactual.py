@@ -97,7 +97,7 @@ def interventional_images(dataset, n_per_variable: int, seed: int = 0
         raise ValueError(f"n_per_variable must be positive, got {n_per_variable}")
     rng = np.random.default_rng(seed)
     tr = np.asarray(dataset.train_idx)
-    lo, hi = dataset.labels[tr].min(0), dataset.labels[tr].max(0)
+    lo, hi = _do_bounds(dataset, dataset.labels[tr].min(0), dataset.labels[tr].max(0))
     images, labels = [], []
     for j, name in enumerate(dataset.graph.names):
         units = rng.choice(tr, n_per_variable, replace=len(tr) < n_per_variable)
@@ -137,6 +137,13 @@ class CounterfactualSet:
     cf_labels: list[np.ndarray]               # per target: (U,n)
 
 
+def _do_bounds(dataset, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[lo, hi] cut to the values the simulator accepts in do() (with mechanism noise a label
+    can leave its physical range, and the simulator refuses such interventions)."""
+    rng = [dataset.scm.do_range[n] for n in dataset.graph.names]
+    return (np.maximum(lo, [r[0] for r in rng]), np.minimum(hi, [r[1] for r in rng]))
+
+
 def intervention_values(train_labels: np.ndarray, quantiles=(0.1, 0.5, 0.9)) -> np.ndarray:
     """(len(quantiles), n) values per variable, inside the range seen in training."""
     return np.quantile(train_labels, quantiles, axis=0)
@@ -151,7 +158,8 @@ def make_counterfactual_set(dataset, n_units: int = 100, quantiles=(0.1, 0.5, 0.
     test = np.asarray(dataset.test_idx)
     idx = np.sort(rng.choice(test, min(n_units, len(test)), replace=False))
     exo = dataset.exogenous[idx]
-    vals = intervention_values(dataset.labels[dataset.train_idx], quantiles)
+    vals = np.clip(intervention_values(dataset.labels[dataset.train_idx], quantiles),
+                   *_do_bounds(dataset, -np.inf, np.inf))
     targets, cf_i, cf_l = [], [], []
     for j, name in enumerate(dataset.graph.names):
         for v in vals[:, j]:
@@ -278,7 +286,7 @@ def intervention_grid(model, dataset, unit: int, n_values: int = 5, quantiles=(0
     Returns (model_images (n, n_values, H, W, 3) float, true_images (same, uint8), values (n, n_values)).
     """
     i = int(np.asarray(dataset.test_idx)[unit])
-    lo, hi = np.quantile(dataset.labels[dataset.train_idx], quantiles, axis=0)
+    lo, hi = _do_bounds(dataset, *np.quantile(dataset.labels[dataset.train_idx], quantiles, axis=0))
     values = np.linspace(lo, hi, n_values).T                    # (n, n_values)
     x = images_to_tensor(dataset.images[i:i + 1]).float() / 255
     res = dataset.images.shape[1]
