@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from .circuit_data import CircuitPairs, load_pairs
-from .controls import DO_NOTHING, SIMULATOR, ControlCode, label
+from .controls import DO_NOTHING, SIMULATOR, ControlCode, label, roles
 from .counterfactual import Probe, robustness_score, train_probe
 from .metrics import match_blocks
 from .train import images_to_tensor
@@ -77,12 +77,11 @@ def score_pair_images(images, pairs: CircuitPairs, probe: Probe, label_std,
         true = images_to_tensor(pairs.post_images[units]).float() / 255
         img_mse = float(((x_cf - true) ** 2).mean())
         err = np.abs(probe.predict(x_cf) - pairs.post_labels[units]) / std
-        desc = graph.descendants(j)
+        role = roles(graph, j)
         value = float(pairs.post_labels[units, j].mean())
         for i, var in enumerate(graph.names):
-            role = "intervened" if i == j else ("descendant" if i in desc else "non-descendant")
             rows.append({"model": model_name, "seed": seed, "target": name, "value": value,
-                         "variable": var, "role": role, "factor_error": float(err[:, i].mean()),
+                         "variable": var, "role": role[i], "factor_error": float(err[:, i].mean()),
                          "image_mse": img_mse, "n_pairs": len(units)})
     return pd.DataFrame(rows)
 

@@ -164,6 +164,14 @@ def discriminative(tidy: pd.DataFrame, **kwargs) -> dict[tuple, bool]:
 COUNTERFACTUAL_ROLES = ("intervened", "descendant", "non-descendant")
 
 
+def roles(graph, j: int) -> list[str]:
+    """The role of every variable under an intervention on variable j: "intervened",
+    "descendant" (in the given graph) or "non-descendant" (COUNTERFACTUAL_ROLES)."""
+    desc = graph.descendants(j)
+    return ["intervened" if i == j else "descendant" if i in desc else "non-descendant"
+            for i in range(graph.n)]
+
+
 def counterfactual_controls(cfset, probe, label_std, graph, scm=None) -> pd.DataFrame:
     """The rows ``counterfactual.evaluate_counterfactuals`` gives a model, for controls read by
     the same probe: "control:do_nothing" returns the factual image as the counterfactual;

@@ -22,6 +22,7 @@ from .controls import (
     SIMULATOR,
     counterfactual_gaps,
     label,
+    roles,
 )
 from .metrics import match_blocks
 from .train import images_to_tensor
@@ -204,8 +205,7 @@ def score_counterfactual_images(images, cfset: CounterfactualSet, probe: Probe,
     rows = []
     for (name, value), x_cf, true_img, true_lab in zip(cfset.targets, images, cfset.cf_images,
                                                        cfset.cf_labels, strict=True):
-        j = graph.index(name)
-        desc = graph.descendants(j)
+        role = roles(graph, graph.index(name))
         if isinstance(x_cf, np.ndarray):
             x_cf = images_to_tensor(x_cf).float() / 255
         true = images_to_tensor(true_img).float() / 255
@@ -213,9 +213,8 @@ def score_counterfactual_images(images, cfset: CounterfactualSet, probe: Probe,
         read = probe.predict(x_cf)
         err = np.abs(read - true_lab) / label_std
         for i, var in enumerate(graph.names):
-            role = "intervened" if i == j else ("descendant" if i in desc else "non-descendant")
             rows.append({"model": model_name, "seed": seed, "target": name, "value": value,
-                         "variable": var, "role": role, "factor_error": float(err[:, i].mean()),
+                         "variable": var, "role": role[i], "factor_error": float(err[:, i].mean()),
                          "image_mse": img_mse})
     return pd.DataFrame(rows)
 

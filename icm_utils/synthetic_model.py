@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from . import metrics
 from .analysis import COLUMNS, RunCodes, control_codes, score_codes
+from .controls import roles
 from .graph import CausalGraph
 from .mechanisms import CausalFlow
 from .misspec import GRAPH_KINDS, misspecify
@@ -284,7 +285,7 @@ def counterfactual_errors(model: VectorICM, scm: SyntheticSCM, data: SynthData, 
     model.eval()
     rows = []
     for j, var in enumerate(g.names):
-        desc = g.descendants(j)
+        role = roles(g, j)
         for v in values[:, j]:
             true = scm.counterfactual(data.eps_test, {var: float(v)}).latents
             x_cf = model.counterfactual(x, {var: float(v)})[0].double().numpy()
@@ -293,7 +294,6 @@ def counterfactual_errors(model: VectorICM, scm: SyntheticSCM, data: SynthData, 
                 err = np.abs(scm.mixing.inverse(obs) - true) / std
                 rows += [{"model": who, "seed": seed, "target": var, "value": float(v),
                           "variable": w, "factor_error": float(err[:, i].mean()),
-                          "role": "intervened" if i == j else
-                          ("descendant" if i in desc else "non-descendant")}
+                          "role": role[i]}
                          for i, w in enumerate(g.names)]
     return pd.DataFrame(rows)

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import torch
 
+from .controls import roles
 from .train import images_to_tensor
 
 
@@ -174,14 +175,12 @@ class InterventionExplorer:
             self._snapshot.update(self.snapshot_bundle(), raw=True)
 
     def _table_html(self) -> str:
-        j = self.graph.index(self.variable.value)
-        desc = self.graph.descendants(j)
+        role = roles(self.graph, self.graph.index(self.variable.value))
         rows = ["<tr><th>variable</th><th>role</th><th>factual</th><th>true cf</th>"
                 + ("<th>model cf (probe)</th>" if "model_cf_labels" in self.state else "") + "</tr>"]
         for i, n in enumerate(self.graph.names):
-            role = "intervened" if i == j else ("descendant" if i in desc else "—")
-            cells = [n, role, f"{self.state['factual_labels'][i]:.2f}",
-                     f"{self.state['true_cf_labels'][i]:.2f}"]
+            cells = [n, "—" if role[i] == "non-descendant" else role[i],
+                     f"{self.state['factual_labels'][i]:.2f}", f"{self.state['true_cf_labels'][i]:.2f}"]
             if "model_cf_labels" in self.state:
                 cells.append(f"{self.state['model_cf_labels'][i]:.2f}")
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
