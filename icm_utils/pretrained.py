@@ -85,11 +85,10 @@ def load(dataset: str = "pendulum", root: Path | str = PRETRAINED_DIR):
 
 def dataset_for(card: dict):
     """The dataset a shipped model was trained on (generated and cached on first use)."""
-    from .datasets import load_dataset
+    from .sweep import load_training_data
+    from .train import TrainConfig
 
-    t = card["train"]
-    return load_dataset(t["dataset"], mode=t["data_mode"], resolution=t["resolution"],
-                        noise_std=t["noise_std"], seed=t["data_seed"])
+    return load_training_data(TrainConfig.from_dict(card["train"]))[0]
 
 
 def explorer(dataset: str = "pendulum", seed: int = 0, root: Path | str = PRETRAINED_DIR):
@@ -123,21 +122,20 @@ def build(dataset: str, run_root: Path | str, out: Path | str = PRETRAINED_DIR,
     """Train (or reuse) the default profile's ICM-VAE run, fit its probe, score it and write the
     shipped files. Returns the card."""
     from .counterfactual import fit_probe
-    from .datasets import load_dataset
-    from .sweep import load_run, train_run
+    from .sweep import load_run, load_training_data, train_run
     from .train import TrainConfig, run_config
 
     cfg = TrainConfig(dataset=dataset, **TRAIN).validate()
     train_run(cfg, run_root, progress=progress)  # resumable; skipped when already done
     model, history = load_run(run_root, cfg)
-    ds = load_dataset(dataset, resolution=cfg.resolution, seed=cfg.data_seed)
+    ds = load_training_data(cfg)[0]
     probe = fit_probe(ds, epochs=PROBE_EPOCHS, seed=cfg.seed, progress=progress)
     f = files(dataset, out)
     save_checkpoint(f["model"], model, config=run_config(cfg, model), epoch=cfg.epochs,
                     history=history.to_dict("records"))
     save_checkpoint(f["probe"], probe, config={
         "n_vars": ds.graph.n, "mean": probe.mean.tolist(), "std": probe.std.tolist(),
-        "width": 32, "epochs": PROBE_EPOCHS, "seed": cfg.seed})
+        "width": probe.net[0].out_channels, "epochs": PROBE_EPOCHS, "seed": cfg.seed})
     card = {
         "dataset": dataset, "train": cfg.to_dict(), "code_version": code_version(),
         "command": f"python -m icm_utils.pretrained --dataset {dataset}",
