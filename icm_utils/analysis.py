@@ -49,9 +49,10 @@ NOT_DISCRIMINATIVE, NO_CONTROLS = "not discriminative", "no controls"
 
 # ---------------------------------------------------------------- encoding runs
 def encode_runs(root: Path | str, cfgs: Iterable, split: str = "test",
-                max_samples: int | None = None) -> list[RunCodes]:
+                max_samples: int | None = None, name=None) -> list[RunCodes]:
     """Encode a split of each finished run's dataset (unfinished runs are skipped, with a
-    warning naming them). ``max_samples`` keeps that many evenly spaced units of the split."""
+    warning naming them). ``max_samples`` keeps that many evenly spaced units of the split;
+    ``name(cfg)`` names a run's codes (default ``cfg.model``)."""
     from .sweep import encode_images, is_done, load_run, load_training_data
 
     out, missing, cache = [], [], {}
@@ -67,7 +68,7 @@ def encode_runs(root: Path | str, cfgs: Iterable, split: str = "test",
         idx = pick(ds.indices(split), max_samples)
         model, _ = load_run(root, cfg)
         z = encode_images(model, ds.images[idx])
-        out.append(RunCodes(cfg.dataset, cfg.model, cfg.seed, z,
+        out.append(RunCodes(cfg.dataset, name(cfg) if name else cfg.model, cfg.seed, z,
                             ds.labels[idx].astype(np.float64), ds.names,
                             aligned=bool(model.uses_labels)))
     if missing:

@@ -79,8 +79,6 @@ def image_study(root, cfgs, ds, probe, cfset, seed: int = 0):
     """Finished runs of ``image_configs`` scored against the TRUE graph: (identifiability tidy
     table with the control rows, counterfactual tidy rows with the do-nothing and simulator
     rows). Models are named ``icm_vae[<kind>]``."""
-    import dataclasses
-
     import pandas as pd
 
     from . import controls
@@ -88,8 +86,7 @@ def image_study(root, cfgs, ds, probe, cfset, seed: int = 0):
     from .analysis import control_codes, encode_runs, score_codes
     from .sweep import load_run
 
-    codes = [dataclasses.replace(rc, model=run_name(c.graph))
-             for c in cfgs for rc in encode_runs(root, [c])]
+    codes = encode_runs(root, cfgs, name=lambda c: run_name(c.graph))
     ident = score_codes(codes + control_codes(codes), dim_metrics=(), seed=seed)
     _, std = ds.label_stats()
     rows = [cf.evaluate_counterfactuals(load_run(root, c)[0], cfset, probe, std, run_name(c.graph),
