@@ -240,6 +240,25 @@ def encode(model: VectorICM, x: np.ndarray) -> np.ndarray:
     return model.encode(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
 
 
+def synthetic_codes(scm: SyntheticSCM, variants: Sequence[str] = VARIANTS,
+                    seeds: Sequence[int] = (0, 1), epochs: int = 30, **cfg_kwargs
+                    ) -> tuple[list[RunCodes], list[tuple]]:
+    """Train every (variant, seed) on the same data; return their test codes (model=variant)
+    and a tidy row of "train_seconds" per run."""
+    base = SynthConfig(epochs=epochs, **cfg_kwargs).validate()
+    data = make_data(scm, base)
+    codes, secs = [], []
+    for v in variants:
+        for s in seeds:
+            cfg = dataclasses.replace(base, variant=v, seed=s).validate()
+            t0 = time.perf_counter()
+            model, _ = train_synthetic(scm, cfg, data)
+            secs.append(("synthetic", v, str(s), "train_seconds", time.perf_counter() - t0))
+            codes.append(RunCodes("synthetic", v, s, encode(model, data.x_test), data.z_test,
+                                  scm.names, aligned=model.prior is not None))
+    return codes, secs
+
+
 def synthetic_identifiability(scm: SyntheticSCM, variants: Sequence[str] = VARIANTS,
                               seeds: Sequence[int] = (0, 1), epochs: int = 30,
                               metric_seed: int = 0,
@@ -253,17 +272,7 @@ def synthetic_identifiability(scm: SyntheticSCM, variants: Sequence[str] = VARIA
     same test units, model "control:<kind>", seeds 0 and 1): ``control_kinds`` None for every
     kind, () for none.
     """
-    base = SynthConfig(epochs=epochs, **cfg_kwargs).validate()
-    data = make_data(scm, base)
-    codes, secs = [], []
-    for v in variants:
-        for s in seeds:
-            cfg = dataclasses.replace(base, variant=v, seed=s).validate()
-            t0 = time.perf_counter()
-            model, _ = train_synthetic(scm, cfg, data)
-            secs.append(("synthetic", v, str(s), "train_seconds", time.perf_counter() - t0))
-            codes.append(RunCodes("synthetic", v, s, encode(model, data.x_test), data.z_test,
-                                  scm.names, aligned=model.prior is not None))
+    codes, secs = synthetic_codes(scm, variants, seeds, epochs, **cfg_kwargs)
     ctrl = control_codes(codes, **({} if control_kinds is None else {"kinds": control_kinds}))
     df = score_codes(codes + ctrl, level="block", seed=metric_seed, dim_metrics=())
     df = pd.concat([df, pd.DataFrame(secs, columns=COLUMNS)], ignore_index=True)

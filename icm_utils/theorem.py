@@ -18,7 +18,7 @@ import pandas as pd
 from . import controls
 from .analysis import control_codes, per_factor_mcc
 from .synthetic import LARGE_GRAPH, PRESET_GRAPH, SyntheticSCM
-from .synthetic_model import VARIANTS, synthetic_identifiability
+from .synthetic_model import VARIANTS, synthetic_codes, synthetic_identifiability
 
 GRAPHS = {"6-node": (PRESET_GRAPH, 10), "8-node": (LARGE_GRAPH, 12)}  # graph, observed dims
 TARGET_NODE, TARGET_MEAN = 0.95, 0.97
@@ -51,14 +51,19 @@ def per_node_table(codes, graph, label: str = "") -> pd.DataFrame:
 
 def per_node_mcc(scm: SyntheticSCM, seeds: Sequence[int] = (0, 1, 2),
                  variants: Sequence[str] = VARIANTS, epochs: int = 100, label: str = "",
-                 metric_seed: int = 0, **cfg_kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 metric_seed: int = 0, scores: bool = True, **cfg_kwargs
+                 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Train every (variant, seed) on one data set of ``scm``; return (``per_node_table``,
-    synthetic_model.synthetic_identifiability's tidy scores, model rows only)."""
-    scores, codes = synthetic_identifiability(scm, variants, seeds, epochs, metric_seed,
-                                              control_kinds=(), **cfg_kwargs)
+    synthetic_model.synthetic_identifiability's tidy scores, model rows only; None with
+    ``scores=False``, which skips scoring when only the per-node table is wanted)."""
+    if not scores:
+        codes, _ = synthetic_codes(scm, variants, seeds, epochs, **cfg_kwargs)
+        return per_node_table(codes, scm.graph, label), None
+    tidy, codes = synthetic_identifiability(scm, variants, seeds, epochs, metric_seed,
+                                            control_kinds=(), **cfg_kwargs)
     per = per_node_table(codes, scm.graph, label)
-    scores["graph"] = per["graph"].iloc[0]
-    return per, scores
+    tidy["graph"] = per["graph"].iloc[0]
+    return per, tidy
 
 
 def node_table(per: pd.DataFrame) -> pd.DataFrame:
