@@ -1,0 +1,162 @@
+"""README result tables, rendered from committed result folders (``results/<profile>/``).
+
+The README's tables of a profile's runs sit between marker lines such as
+``<!-- report:identifiability results/paper pendulum -->`` and ``<!-- /report -->``; this module
+renders each block from the CSV files it names, so no number is typed by hand, and
+``tests/test_report.py`` fails when the README and the committed tables disagree.
+
+    python -m icm_utils.report                 # check the README's blocks
+    python -m icm_utils.report --write         # rewrite them from the tables
+    python -m icm_utils.report --show results/paper pendulum   # print one folder's tables
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import controls
+from .models import MODEL_NAMES
+from .paths import PROJECT_ROOT
+
+README = PROJECT_ROOT / "README.md"
+# block-level scores in the README's column order; non-discriminative ones are marked as such
+BLOCK_METRICS = ("dci_disentanglement", "dci_completeness", "own_factor_r2", "exclusivity", "irs",
+                 "agreement_between_seeds", "mcc_spearman", "dci_informativeness")
+HEADERS = {"dci_disentanglement": "DCI disent.", "dci_completeness": "DCI complete.",
+           "own_factor_r2": "own-factor R²", "exclusivity": "exclusivity", "irs": "IRS",
+           "agreement_between_seeds": "seed agreement", "mcc_spearman": "MCC Spearman",
+           "dci_informativeness": "DCI inform."}
+CONTROL_ORDER = ("control:oracle", "control:partial", "control:null_linear",
+                 "control:null_nonlinear", "control:simulator", "control:do_nothing")
+ROLES = ("intervened", "descendant", "non-descendant")
+BLOCK = re.compile(r"(<!-- report:(\w+) (\S+) (\w+) -->\n)(.*?)(<!-- /report -->)", re.S)
+
+
+def _cell(values: pd.Series, digits: int = 2) -> str:
+    """Mean, with ± the standard deviation over seeds when there are several."""
+    v = values.dropna().to_numpy(float)
+    if v.size == 0:
+        return "—"
+    if v.size == 1:
+        return f"{v[0]:.{digits}f}"
+    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+
+
+def _order(models) -> list[str]:
+    """Controls first (in CONTROL_ORDER), then models in MODEL_NAMES order, then the rest."""
+    rank = {m: i for i, m in enumerate(CONTROL_ORDER + MODEL_NAMES)}
+    return sorted(set(models), key=lambda m: (rank.get(m, len(rank)), m))
+
+
+def _row(name: str, cells: list[str]) -> str:
+    return f"| `{name}` | " + " | ".join(cells) + " |"
+
+
+def identifiability_table(folder: Path | str, dataset: str) -> str:
+    """Models x block scores (mean ± std over seeds) beside the control rows. A column is bold
+    when the metric is discriminative on this dataset (oracle - best null >= 0.3)."""
+    folder = Path(folder)
+    tidy = pd.read_csv(folder / "identifiability_tidy.csv", dtype={"seed": str})
+    tidy = tidy[tidy["dataset"] == dataset]
+    if tidy.empty:
+        raise ValueError(f"{folder / 'identifiability_tidy.csv'} has no rows for {dataset!r}")
+    gaps = controls.control_gaps(tidy).set_index("metric")
+    metrics = [m for m in BLOCK_METRICS if m in set(tidy["metric"])]
+    head = ["model"]
+    for m in metrics:
+        disc = m in gaps.index and bool(gaps.loc[m, "discriminative"])
+        head.append(f"**{HEADERS[m]}**" if disc else f"{HEADERS[m]} *(not discr.)*")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for model in _order(tidy["model"]):
+        g = tidy[tidy["model"] == model]
+        lines.append(_row(model, [_cell(g.loc[g["metric"] == m, "value"]) for m in metrics]))
+    n = tidy[~tidy["model"].map(controls.is_control)].groupby("model")["seed"].nunique()
+    seeds = "-".join(str(s) for s in sorted(set(n))) if len(n) else "0"
+    lines.append(f"\n*{dataset}, {seeds} seed(s) per model; ± is the standard deviation over "
+                 f"seeds (between-seed scores: over seed pairs; control rows: over their random "
+                 f"draws).*")
+    return "\n".join(lines)
+
+
+def counterfactual_table(folder: Path | str, dataset: str) -> str:
+    """Counterfactual factor error by role (label std, lower is better), image MSE and
+    block-movement robustness, mean ± std over seeds, beside the simulator and do-nothing rows."""
+    folder = Path(folder)
+    summ = pd.read_csv(folder / f"counterfactual_summary_{dataset}.csv")
+    rob_path = folder / f"counterfactual_robustness_{dataset}.csv"
+    rob = pd.read_csv(rob_path) if rob_path.exists() else None
+    gaps = controls.counterfactual_gaps(summ).set_index("metric")
+    head = ["model"]
+    for r in ROLES:
+        disc = r in gaps.index and bool(gaps.loc[r, "discriminative"])
+        head.append(f"**cf error: {r}**" if disc else f"cf error: {r} *(not discr.)*")
+    head.append("image MSE")
+    if rob is not None:
+        gap = controls.control_gaps(rob.rename(columns={"robustness": "value"}).assign(
+            metric="robustness"), by=("metric",))
+        disc = not gap.empty and bool(gap["discriminative"].iloc[0])
+        head.append("**robustness**" if disc else "robustness *(not discr.)*")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    models = list(summ["model"]) + ([] if rob is None else list(rob["model"]))
+    for model in _order(models):
+        g = summ[summ["model"] == model]
+        cells = [_cell(g[c]) if c in g else "—" for c in ROLES]
+        cells.append(_cell(g["image_mse"], digits=3) if "image_mse" in g else "—")
+        if rob is not None:
+            cells.append(_cell(rob.loc[rob["model"] == model, "robustness"]))
+        lines.append(_row(model, cells))
+    return "\n".join(lines)
+
+
+TABLES = {"identifiability": identifiability_table, "counterfactual": counterfactual_table}
+
+
+def render_blocks(text: str, root: Path = PROJECT_ROOT) -> str:
+    """``text`` with every report block re-rendered from the folder it names."""
+    def fill(m: re.Match) -> str:
+        kind, folder, dataset = m.group(2), m.group(3), m.group(4)
+        if kind not in TABLES:
+            raise ValueError(f"unknown report block {kind!r}; expected one of {list(TABLES)}")
+        return m.group(1) + TABLES[kind](root / folder, dataset) + "\n" + m.group(6)
+    return BLOCK.sub(fill, text)
+
+
+def stale_blocks(path: Path = README, root: Path = PROJECT_ROOT) -> list[str]:
+    """The headers of the README's report blocks whose numbers differ from their tables."""
+    text = path.read_text()
+    fresh = render_blocks(text, root)
+    old = {m.group(1): m.group(5) for m in BLOCK.finditer(text)}
+    return [h.strip() for h, body in ((m.group(1), m.group(5)) for m in BLOCK.finditer(fresh))
+            if old.get(h) != body]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m icm_utils.report", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--write", action="store_true", help="rewrite the README's report blocks")
+    p.add_argument("--show", nargs=2, metavar=("FOLDER", "DATASET"),
+                   help="print one result folder's tables instead")
+    a = p.parse_args(argv)
+    if a.show:
+        folder, ds = Path(a.show[0]), a.show[1]
+        print(identifiability_table(folder, ds))
+        if (folder / f"counterfactual_summary_{ds}.csv").exists():
+            print("\n" + counterfactual_table(folder, ds))
+        return 0
+    if a.write:
+        README.write_text(render_blocks(README.read_text()))
+        print(f"rewrote {len(BLOCK.findall(README.read_text()))} block(s) of {README}")
+        return 0
+    stale = stale_blocks()
+    for h in stale:
+        print(f"stale: {h}")
+    print(f"{len(BLOCK.findall(README.read_text()))} block(s), {len(stale)} stale")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

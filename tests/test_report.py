@@ -1,0 +1,70 @@
+"""README tables are rendered from committed result folders; the README must match them."""
+import pandas as pd
+import pytest
+
+from icm_utils import report
+
+
+def _folder(tmp_path):
+    rows = []
+    for seed, v in (("0", 0.9), ("1", 0.7)):
+        rows.append(("toy", "icm_vae", seed, "dci_disentanglement", v))
+        rows.append(("toy", "icm_vae", seed, "mcc_spearman", 0.95))
+    for seed in ("0", "1"):
+        rows.append(("toy", "control:oracle", seed, "dci_disentanglement", 1.0))
+        rows.append(("toy", "control:null_linear", seed, "dci_disentanglement", 0.3))
+        rows.append(("toy", "control:oracle", seed, "mcc_spearman", 1.0))
+        rows.append(("toy", "control:null_linear", seed, "mcc_spearman", 0.98))
+    pd.DataFrame(rows, columns=["dataset", "model", "seed", "metric", "value"]).to_csv(
+        tmp_path / "identifiability_tidy.csv", index=False)
+    pd.DataFrame({"model": ["icm_vae", "icm_vae", "control:simulator", "control:do_nothing"],
+                  "seed": [0, 1, 0, 0], "descendant": [0.4, 0.6, 0.01, 0.9],
+                  "intervened": [0.5, 0.5, 0.03, 1.2], "non-descendant": [0.2, 0.2, 0.02, 0.01],
+                  "image_mse": [0.0201, 0.0199, 0.0, 0.02]}).to_csv(
+        tmp_path / "counterfactual_summary_toy.csv", index=False)
+    return tmp_path
+
+
+def test_identifiability_table_known_values(tmp_path):
+    t = report.identifiability_table(_folder(tmp_path), "toy")
+    head, _, *rows = t.splitlines()
+    # DCI: oracle 1.0 vs null 0.3 (gap 0.7) is discriminative; MCC (gap 0.02) is not
+    assert "**DCI disent.**" in head and "MCC Spearman *(not discr.)*" in head
+    icm = next(r for r in rows if r.startswith("| `icm_vae`"))
+    assert icm == "| `icm_vae` | 0.80 ± 0.14 | 0.95 ± 0.00 |"  # std over seeds, ddof=1
+    # controls come first, the oracle before the null
+    names = [r.split("`")[1] for r in rows if r.startswith("| `")]
+    assert names == ["control:oracle", "control:null_linear", "icm_vae"]
+    with pytest.raises(ValueError, match="no rows"):
+        report.identifiability_table(tmp_path, "other")
+
+
+def test_counterfactual_table_known_values(tmp_path):
+    t = report.counterfactual_table(_folder(tmp_path), "toy")
+    assert "**cf error: intervened**" in t and "cf error: non-descendant *(not discr.)*" in t
+    icm = next(r for r in t.splitlines() if r.startswith("| `icm_vae`"))
+    assert icm == "| `icm_vae` | 0.50 ± 0.00 | 0.50 ± 0.14 | 0.20 ± 0.00 | 0.020 ± 0.000 |"
+
+
+def test_blocks_are_rewritten_and_staleness_detected(tmp_path):
+    (tmp_path / "res").mkdir()
+    _folder(tmp_path / "res")
+    text = ("before\n<!-- report:counterfactual res toy -->\n| made up |\n<!-- /report -->\nafter\n")
+    fresh = report.render_blocks(text, root=tmp_path)
+    assert "made up" not in fresh and "0.50 ± 0.14" in fresh
+    assert fresh.startswith("before\n") and fresh.endswith("<!-- /report -->\nafter\n")
+    assert report.render_blocks(fresh, root=tmp_path) == fresh  # idempotent
+    readme = tmp_path / "README.md"
+    readme.write_text(text)
+    # stale_blocks reads folders relative to the project root: point it at the fake one
+    assert report.stale_blocks(readme, root=tmp_path) == ["<!-- report:counterfactual res toy -->"]
+    readme.write_text(fresh)
+    assert report.stale_blocks(readme, root=tmp_path) == []
+    with pytest.raises(ValueError, match="unknown report block"):
+        report.render_blocks("<!-- report:nope res toy -->\nx\n<!-- /report -->", root=tmp_path)
+
+
+def test_readme_numbers_match_the_committed_tables():
+    n = len(report.BLOCK.findall(report.README.read_text()))
+    assert n >= 2
+    assert report.stale_blocks() == [], "run: python -m icm_utils.report --write"
