@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import controls
+from .misspec import GRAPH_KINDS
 from .models import MODEL_NAMES
 from .paths import PROJECT_ROOT
 
@@ -31,7 +32,8 @@ HEADERS = {"dci_disentanglement": "DCI disent.", "dci_completeness": "DCI comple
            "agreement_between_seeds": "seed agreement", "mcc_spearman": "MCC Spearman",
            "dci_informativeness": "DCI inform."}
 CONTROL_ORDER = ("control:oracle", "control:partial", "control:null_linear",
-                 "control:null_nonlinear", "control:simulator", "control:do_nothing")
+                 "control:null_nonlinear", "control:simulator", "control:no_abduction",
+                 "control:do_nothing")
 ROLES = ("intervened", "descendant", "non-descendant")
 BLOCK = re.compile(r"(<!-- report:(\w+) (\S+) (\w+) -->\n)(.*?)(<!-- /report -->)", re.S)
 
@@ -47,23 +49,32 @@ def _cell(values: pd.Series, digits: int = 2) -> str:
 
 
 def _order(models) -> list[str]:
-    """Controls first (in CONTROL_ORDER), then models in MODEL_NAMES order, then the rest."""
+    """Controls first (in CONTROL_ORDER), then models in MODEL_NAMES order, a model's graph
+    variants (``icm_vae[reversed]``) in GRAPH_KINDS order, then the rest."""
     rank = {m: i for i, m in enumerate(CONTROL_ORDER + MODEL_NAMES)}
-    return sorted(set(models), key=lambda m: (rank.get(m, len(rank)), m))
+
+    def key(m: str):
+        base, _, graph = m.partition("[")
+        graph = graph.rstrip("]")
+        return (rank.get(base, len(rank)),
+                GRAPH_KINDS.index(graph) if graph in GRAPH_KINDS else -1, m)
+    return sorted(set(models), key=key)
 
 
 def _row(name: str, cells: list[str]) -> str:
     return f"| `{name}` | " + " | ".join(cells) + " |"
 
 
-def identifiability_table(folder: Path | str, dataset: str) -> str:
-    """Models x block scores (mean ± std over seeds) beside the control rows. A column is bold
-    when the metric is discriminative on this dataset (oracle - best null >= 0.3)."""
-    folder = Path(folder)
-    tidy = pd.read_csv(folder / "identifiability_tidy.csv", dtype={"seed": str})
+def identifiability_table(folder: Path | str, dataset: str,
+                          file: str = "identifiability_tidy.csv") -> str:
+    """Models x block scores (mean ± std over seeds) beside the control rows, from a tidy
+    (dataset, model, seed, metric, value) file. A column is bold when the metric is
+    discriminative on this dataset (oracle - best null >= 0.3)."""
+    path = Path(folder) / file
+    tidy = pd.read_csv(path, dtype={"seed": str})
     tidy = tidy[tidy["dataset"] == dataset]
     if tidy.empty:
-        raise ValueError(f"{folder / 'identifiability_tidy.csv'} has no rows for {dataset!r}")
+        raise ValueError(f"{path} has no rows for {dataset!r}")
     gaps = controls.control_gaps(tidy).set_index("metric")
     metrics = [m for m in BLOCK_METRICS if m in set(tidy["metric"])]
     head = ["model"]
@@ -82,12 +93,19 @@ def identifiability_table(folder: Path | str, dataset: str) -> str:
     return "\n".join(lines)
 
 
-def counterfactual_table(folder: Path | str, dataset: str) -> str:
+def counterfactual_table(folder: Path | str, dataset: str, prefix: str = "counterfactual") -> str:
     """Counterfactual factor error by role (label std, lower is better), image MSE and
-    block-movement robustness, mean ± std over seeds, beside the simulator and do-nothing rows."""
+    block-movement robustness, mean ± std over seeds, beside the simulator and do-nothing rows.
+    Reads ``<prefix>_summary_<dataset>.csv`` if it has one row per model and seed, else the per-unit
+    ``<prefix>_scores_<dataset>.csv``; robustness from ``<prefix>_robustness_<dataset>.csv``."""
+    from .counterfactual import role_summary
+
     folder = Path(folder)
-    summ = pd.read_csv(folder / f"counterfactual_summary_{dataset}.csv")
-    rob_path = folder / f"counterfactual_robustness_{dataset}.csv"
+    path = folder / f"{prefix}_summary_{dataset}.csv"
+    summ = pd.read_csv(path) if path.exists() else None
+    if summ is None or "seed" not in summ:  # misspec_summary_* is one row per model: not it
+        summ = role_summary(pd.read_csv(folder / f"{prefix}_scores_{dataset}.csv"))
+    rob_path = folder / f"{prefix}_robustness_{dataset}.csv"
     rob = pd.read_csv(rob_path) if rob_path.exists() else None
     gaps = controls.counterfactual_gaps(summ).set_index("metric")
     head = ["model"]
@@ -112,7 +130,13 @@ def counterfactual_table(folder: Path | str, dataset: str) -> str:
     return "\n".join(lines)
 
 
-TABLES = {"identifiability": identifiability_table, "counterfactual": counterfactual_table}
+TABLES = {
+    "identifiability": identifiability_table,
+    "counterfactual": counterfactual_table,
+    "misspec_identifiability": lambda folder, ds: identifiability_table(
+        folder, ds, f"misspec_identifiability_{ds}.csv"),
+    "misspec_counterfactual": lambda folder, ds: counterfactual_table(folder, ds, "misspec_counterfactual"),
+}
 
 
 def render_blocks(text: str, root: Path = PROJECT_ROOT) -> str:

@@ -68,3 +68,10 @@ def test_readme_numbers_match_the_committed_tables():
     n = len(report.BLOCK.findall(report.README.read_text()))
     assert n >= 2
     assert report.stale_blocks() == [], "run: python -m icm_utils.report --write"
+
+
+def test_row_order_controls_then_models_then_graph_variants():
+    got = report._order(["icm_vae[empty]", "beta_vae", "icm_vae[true]", "control:do_nothing",
+                         "control:oracle", "icm_vae", "control:simulator"])
+    assert got == ["control:oracle", "control:simulator", "control:do_nothing", "icm_vae",
+                   "icm_vae[true]", "icm_vae[empty]", "beta_vae"]
