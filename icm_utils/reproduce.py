@@ -1,8 +1,9 @@
 """Execute the notebook series for a named parameter profile: ``python -m icm_utils.reproduce``.
 
     python -m icm_utils.reproduce --profile smoke            # seconds per notebook (CI)
-    python -m icm_utils.reproduce --profile default          # the README's main job (~15 min CPU)
-    python -m icm_utils.reproduce --profile paper --publish  # everything, 3 seeds (~90 min CPU)
+    python -m icm_utils.reproduce --profile default          # the README's main job (~1 h 40 min, 2 cores)
+    python -m icm_utils.reproduce --profile paper --publish  # everything, 3 seeds (~5 h, 2 cores)
+    python -m icm_utils.reproduce --profile official --publish  # the official protocol (~4 h)
     python -m icm_utils.reproduce --profile circuit --set CIRCUIT_DIR=/data/causal_circuit
                                                              # CausalCircuit (docs/circuit.md; GPU)
 
