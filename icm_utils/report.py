@@ -85,7 +85,8 @@ def identifiability_table(folder: Path | str, dataset: str,
     for model in _order(tidy["model"]):
         g = tidy[tidy["model"] == model]
         lines.append(_row(model, [_cell(g.loc[g["metric"] == m, "value"]) for m in metrics]))
-    n = tidy[~tidy["model"].map(controls.is_control)].groupby("model")["seed"].nunique()
+    runs = tidy[~tidy["model"].map(controls.is_control) & ~tidy["seed"].str.contains("-")]
+    n = runs.groupby("model")["seed"].nunique()  # "0-1" rows are seed pairs, not seeds
     seeds = "-".join(str(s) for s in sorted(set(n))) if len(n) else "0"
     lines.append(f"\n*{dataset}, {seeds} seed(s) per model; ± is the standard deviation over "
                  f"seeds (between-seed scores: over seed pairs; control rows: over their random "
@@ -159,6 +160,8 @@ TABLES = {
     "misspec_identifiability": lambda folder, ds: identifiability_table(
         folder, ds, f"misspec_identifiability_{ds}.csv"),
     "misspec_counterfactual": lambda folder, ds: counterfactual_table(folder, ds, "misspec_counterfactual"),
+    "synthetic_identifiability": lambda folder, ds: identifiability_table(
+        folder, ds, "synthetic_identifiability_tidy.csv"),
     "theorem": theorem_table,
 }
 
