@@ -97,15 +97,14 @@ def identifiability_table(folder: Path | str, dataset: str,
 def counterfactual_table(folder: Path | str, dataset: str, prefix: str = "counterfactual") -> str:
     """Counterfactual factor error by role (label std, lower is better), image MSE and
     block-movement robustness, mean ± std over seeds, beside the simulator and do-nothing rows.
-    Reads ``<prefix>_summary_<dataset>.csv`` if it has one row per model and seed, else the per-unit
+    Reads ``<prefix>_summary_<dataset>.csv`` (one row per model and seed), else the per-unit
     ``<prefix>_scores_<dataset>.csv``; robustness from ``<prefix>_robustness_<dataset>.csv``."""
     from .counterfactual import role_summary
 
     folder = Path(folder)
     path = folder / f"{prefix}_summary_{dataset}.csv"
-    summ = pd.read_csv(path) if path.exists() else None
-    if summ is None or "seed" not in summ:  # misspec_summary_* is one row per model: not it
-        summ = role_summary(pd.read_csv(folder / f"{prefix}_scores_{dataset}.csv"))
+    summ = (pd.read_csv(path) if path.exists()
+            else role_summary(pd.read_csv(folder / f"{prefix}_scores_{dataset}.csv")))
     rob_path = folder / f"{prefix}_robustness_{dataset}.csv"
     rob = pd.read_csv(rob_path) if rob_path.exists() else None
     gaps = controls.counterfactual_gaps(summ).set_index("metric")
