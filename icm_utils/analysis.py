@@ -171,14 +171,16 @@ def summary_table(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
         raise ValueError(f"a tidy table needs columns {COLUMNS}; missing {sorted(missing)}")
     g = df.groupby(["dataset", "model", "metric"], sort=False)["value"]
     out = g.agg(n="count", mean="mean", std="std").reset_index()
-
-    def fmt(r) -> str:
-        if np.isnan(r["std"]):
-            return f"{r['mean']:.{digits}f}"
-        return f"{r['mean']:.{digits}f} ± {r['std']:.{digits}f}"
-
-    out["display"] = out.apply(fmt, axis=1) if len(out) else pd.Series(dtype=str)
+    out["display"] = (out.apply(lambda r: mean_std(r["mean"], r["std"], digits), axis=1)
+                      if len(out) else pd.Series(dtype=str))
     return out
+
+
+def mean_std(mean: float, std: float, digits: int = 2) -> str:
+    """"mean ± std", or "mean" alone when std is NaN (one seed gives no spread)."""
+    if np.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def wide_summary(summary: pd.DataFrame, metrics_order: Sequence[str] | None = None

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import controls
+from .analysis import mean_std, summary_table, wide_summary
 from .misspec import GRAPH_KINDS
 from .models import MODEL_NAMES
 from .paths import PROJECT_ROOT
@@ -39,13 +40,10 @@ BLOCK = re.compile(r"(<!-- report:(\w+) (\S+) (\w+) -->\n)(.*?)(<!-- /report -->
 
 
 def _cell(values: pd.Series, digits: int = 2) -> str:
-    """Mean, with ± the standard deviation over seeds when there are several."""
-    v = values.dropna().to_numpy(float)
-    if v.size == 0:
-        return "—"
-    if v.size == 1:
-        return f"{v[0]:.{digits}f}"
-    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+    """Mean, with ± the standard deviation over seeds when there are several (the format of
+    ``analysis.summary_table``)."""
+    v = values.dropna()
+    return mean_std(v.mean(), v.std(), digits) if len(v) else "—"
 
 
 def _order(models) -> list[str]:
@@ -82,9 +80,9 @@ def identifiability_table(folder: Path | str, dataset: str,
         disc = m in gaps.index and bool(gaps.loc[m, "discriminative"])
         head.append(f"**{HEADERS[m]}**" if disc else f"{HEADERS[m]} *(not discr.)*")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    wide = wide_summary(summary_table(tidy), metrics).loc[dataset]
     for model in _order(tidy["model"]):
-        g = tidy[tidy["model"] == model]
-        lines.append(_row(model, [_cell(g.loc[g["metric"] == m, "value"]) for m in metrics]))
+        lines.append(_row(model, list(wide.loc[model].fillna("—"))))
     runs = tidy[~tidy["model"].map(controls.is_control) & ~tidy["seed"].str.contains("-")]
     n = runs.groupby("model")["seed"].nunique()  # "0-1" rows are seed pairs, not seeds
     seeds = "-".join(str(s) for s in sorted(set(n))) if len(n) else "0"
