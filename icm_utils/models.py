@@ -7,8 +7,8 @@ model's recipe (``recipes``) turns them into the loss with the one function ``re
 where the official recipe's scale is 1 / (C * H) (docs/official_code.md). As in the official
 code the encoder's posterior variance is fixed to 1 and its mean is used deterministically, so
 KL(q(eps|x) || N(0, I)) = 0.5 ||mu||^2 (up to a constant). beta_vae alone learns a variance and
-samples (reparameterisation) in training mode; icm_vae does so too with ``posterior_noise=sigma
-> 0`` (q = N(mu, sigma^2 I), the KL changes only by a constant).
+samples (reparameterisation) in training mode; icm_vae and icm_vae_spline do so too with
+``posterior_noise=sigma > 0`` (q = N(mu, sigma^2 I), the KL changes only by a constant).
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ HPARAM_DEFAULTS = {"width": 32, "hidden": 32, "bins": 8, "bound": 4.0,
 ARCHS = ("conv", "official")
 _MODEL_HPARAMS = {
     "icm_vae": ("width", "hidden", "arch", "posterior_noise", "decoder_width"),
-    "icm_vae_spline": ("width", "hidden", "bins", "bound", "decoder_width"),
+    "icm_vae_spline": ("width", "hidden", "bins", "bound", "posterior_noise", "decoder_width"),
     "icm_vae_noprior": ("width", "hidden", "decoder_width"),
     "beta_vae": ("width", "decoder_width"),
     "causal_vae": ("width", "decoder_width"),

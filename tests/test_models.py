@@ -301,9 +301,10 @@ def test_official_architecture_builds_trains_and_round_trips():
         make("icm_vae", arch="mlp")
 
 
-def test_posterior_noise_samples_in_training_only():
+@pytest.mark.parametrize("name", ["icm_vae", "icm_vae_spline"])
+def test_posterior_noise_samples_in_training_only(name):
     x, u = batch()
-    m = make("icm_vae", posterior_noise=1.0)
+    m = make(name, posterior_noise=1.0)
     m.train()
     torch.manual_seed(1)
     a = m.loss_terms(x, u, 0.1, 1.2)["rec"]
@@ -314,11 +315,11 @@ def test_posterior_noise_samples_in_training_only():
     m.eval()
     assert torch.equal(m.loss_terms(x, u, 0.1, 1.2)["rec"], m.loss_terms(x, u, 0.1, 1.2)["rec"])
     # the mean is what encode() returns: the same as the deterministic (official) model's
-    m0 = make("icm_vae")
+    m0 = make(name)
     m0.load_state_dict(m.state_dict())
     m0.train()
     assert torch.equal(m0.loss_terms(x, u, 0.1, 1.2)["rec"], m0.loss_terms(x, u, 0.1, 1.2)["rec"])
     torch.testing.assert_close(m0.encode(x), m.encode(x))
     for bad in (-0.5, float("nan"), "1", True):
         with pytest.raises(ValueError, match="posterior_noise"):
-            make("icm_vae", posterior_noise=bad)
+            make(name, posterior_noise=bad)
