@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import controls
 from .identifiability import MIN_EXPLAINED, block_scores, heldout_r2, rank_gauss
 
 COLUMNS = ["dataset", "model", "seed", "log_slope", "eps_sd", "z_sd", "dead_dims", "dims",
@@ -40,23 +41,38 @@ def dead_dims(z, factors, *, seed: int = 0) -> np.ndarray:
     return np.nan_to_num(r2, nan=0.0) < MIN_EXPLAINED
 
 
+def code_scores(code, factors, names: Sequence[str] | None = None, *, seed: int = 0) -> dict:
+    """Dead dims of a (N, n, k) code and the factor whose own block it explains least
+    (held-out R^2; block i is variable i's, as the prior ties them)."""
+    code = np.asarray(code, float)
+    dead = dead_dims(code, factors, seed=seed)
+    own = block_scores(code, factors, block_of=np.arange(code.shape[1]), seed=seed).own_r2
+    names = list(names) if names is not None else [str(i) for i in range(len(own))]
+    return {"dead_dims": int(dead.sum()), "dims": int(dead.size),
+            "weakest": names[int(own.argmin())], "weakest_own_r2": float(own.min())}
+
+
 @torch.no_grad()
 def collapse_scores(model, x: torch.Tensor, factors, names: Sequence[str] | None = None, *,
                     seed: int = 0) -> dict:
     """Per-run collapse scores of a flow model on images x (B, 3, R, R) in [0, 1]: mean
-    log-slope per dim, mean sd of eps and z, dead dims of eps, and the factor whose own block of
-    eps it explains least (held-out R^2; block i is variable i's, as the prior ties them)."""
+    log-slope per dim, mean sd of eps and z, and ``code_scores`` of eps."""
     model.eval()
     eps = model.abduct(x)
     z, logdet = model.mechanism(eps)
-    e = eps.numpy()
-    dead = dead_dims(e, factors, seed=seed)
-    own = block_scores(e, factors, block_of=np.arange(e.shape[1]), seed=seed).own_r2
-    names = list(names) if names is not None else [str(i) for i in range(len(own))]
     return {"log_slope": float(logdet.mean()) / eps[0].numel(),
             "eps_sd": float(eps.std(0).mean()), "z_sd": float(z.std(0).mean()),
-            "dead_dims": int(dead.sum()), "dims": int(dead.size),
-            "weakest": names[int(own.argmin())], "weakest_own_r2": float(own.min())}
+            **code_scores(eps.numpy(), factors, names, seed=seed)}
+
+
+def control_rows(dataset: str, factors, names: Sequence[str], k: int) -> list[dict]:
+    """The same code scores for the oracle, the linear null and a constant (fully collapsed)
+    code of the same units; the flow columns stay empty."""
+    codes = {f"{controls.PREFIX}{kind}": controls.ControlCode(kind, k)(factors)
+             for kind in (controls.ORACLE, controls.NULL_LINEAR)}
+    codes[f"{controls.PREFIX}constant"] = np.zeros((len(factors), len(names), k))
+    return [{"dataset": dataset, "model": m, "seed": 0, **code_scores(c, factors, names)}
+            for m, c in codes.items()]
 
 
 def run_configs(root: Path | str, datasets: Sequence[str], models: Sequence[str] = MODELS):
@@ -72,14 +88,17 @@ def run_configs(root: Path | str, datasets: Sequence[str], models: Sequence[str]
 
 
 def collapse_table(root: Path | str, cfgs, split: str = "test") -> pd.DataFrame:
-    """One row per run (COLUMNS): collapse scores on ``split`` of its dataset."""
+    """One row per run (COLUMNS): collapse scores on ``split`` of its dataset, after the
+    control rows of each dataset."""
     from .sweep import images_to_tensor, load_run, load_training_data
 
     rows, cache = [], {}
     for cfg in cfgs:
         key = (cfg.dataset, cfg.resolution, cfg.data_mode, cfg.noise_std, cfg.data_seed)
         if key not in cache:
-            cache[key] = load_training_data(cfg)[0]
+            cache[key] = ds = load_training_data(cfg)[0]
+            idx = ds.indices(split)
+            rows += control_rows(cfg.dataset, ds.labels[idx].astype(float), ds.names, cfg.k)
         ds = cache[key]
         idx = ds.indices(split)
         model, _ = load_run(root, cfg)
@@ -103,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cfgs:
         p.error(f"no finished runs of {a.models} on {a.datasets} under {a.root}")
     df = collapse_table(a.root, cfgs)
-    print(df.to_string(index=False, float_format="%.3f"))
+    print(df.to_string(index=False, float_format="%.3f", na_rep=""))
     if a.out:
         a.out.mkdir(parents=True, exist_ok=True)
         df.to_csv(a.out / "collapse.csv", index=False)

@@ -151,6 +151,31 @@ def theorem_table(folder: Path | str, _: str = "all") -> str:
     return "\n".join(lines)
 
 
+def collapse_table(folder: Path | str, dataset: str) -> str:
+    """One row per flow run (``collapse.csv``, ``python -m icm_utils.collapse``) with its block
+    DCI from the identifiability table, after the oracle, linear-null and constant-code rows."""
+    folder = Path(folder)
+    df = pd.read_csv(folder / "collapse.csv")
+    df = df[df["dataset"] == dataset]
+    if df.empty:
+        raise ValueError(f"{folder / 'collapse.csv'} has no rows for {dataset!r}")
+    tidy = pd.read_csv(folder / "identifiability_tidy.csv", dtype={"seed": str})
+    dci = tidy[(tidy["dataset"] == dataset) & (tidy["metric"] == "dci_disentanglement")]
+    dci = dict(zip(zip(dci["model"], dci["seed"]), dci["value"], strict=True))
+    lines = ["| model | seed | DCI disent. | log-slope per dim | eps sd | z sd | dead dims of eps | "
+             "weakest block of eps (own-factor R²) |", "|" + "---|" * 8]
+    ctrl = df["model"].map(controls.is_control)
+    for r in pd.concat([df[ctrl], df[~ctrl]]).itertuples():
+        is_ctrl = controls.is_control(r.model)
+        d = None if is_ctrl else dci.get((r.model, str(r.seed)))
+        cells = ["" if is_ctrl else str(r.seed), "—" if d is None else f"{d:.2f}"]
+        cells += ["—" if is_ctrl else f"{v:.{n}f}"
+                  for v, n in ((r.log_slope, 2), (r.eps_sd, 3), (r.z_sd, 2))]
+        cells += [f"{r.dead_dims} / {r.dims}", f"{r.weakest} ({r.weakest_own_r2:.2f})"]
+        lines.append(_row(r.model, cells))
+    return "\n".join(lines)
+
+
 TABLES = {
     "identifiability": identifiability_table,
     "counterfactual": counterfactual_table,
@@ -160,6 +185,7 @@ TABLES = {
     "synthetic_identifiability": lambda folder, ds: identifiability_table(
         folder, ds, "synthetic_identifiability_tidy.csv"),
     "theorem": theorem_table,
+    "collapse": collapse_table,
 }
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from icm_utils.collapse import collapse_scores, dead_dims, main
+from icm_utils.collapse import collapse_scores, control_rows, dead_dims, main
 from icm_utils.graph import PENDULUM_GRAPH
 from icm_utils.models import build_model
 
@@ -49,3 +49,13 @@ def test_cli_rejects_a_folder_without_runs(tmp_path):
     (tmp_path / "models").mkdir()
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--datasets", "pendulum"])
+
+
+def test_control_rows_separate_oracle_null_and_constant():
+    f = np.random.default_rng(3).uniform(-1, 1, size=(N, 4))
+    rows = {r["model"]: r for r in control_rows("d", f, list("abcd"), k=2)}
+    assert rows["control:oracle"]["dead_dims"] == 0
+    assert rows["control:oracle"]["weakest_own_r2"] > 0.9
+    assert rows["control:null_linear"]["weakest_own_r2"] < 0.6  # every block mixes all factors
+    assert rows["control:constant"]["dead_dims"] == rows["control:constant"]["dims"] == 8
+    assert rows["control:constant"]["weakest_own_r2"] == 0.0

@@ -46,6 +46,21 @@ def test_counterfactual_table_known_values(tmp_path):
     assert icm == "| `icm_vae` | 0.50 ± 0.00 | 0.50 ± 0.14 | 0.20 ± 0.00 | 0.020 ± 0.000 |"
 
 
+def test_collapse_table_known_values(tmp_path):
+    _folder(tmp_path)
+    pd.DataFrame([
+        ("toy", "control:oracle", 0, None, None, None, 0, 8, "a", 0.99),
+        ("toy", "icm_vae", 1, 2.3456, 0.0512, 1.234, 3, 8, "b", 0.1234),
+        ("other", "icm_vae", 0, 0.8, 0.2, 0.5, 0, 8, "a", 0.9),
+    ], columns=["dataset", "model", "seed", "log_slope", "eps_sd", "z_sd", "dead_dims", "dims",
+                "weakest", "weakest_own_r2"]).to_csv(tmp_path / "collapse.csv", index=False)
+    rows = report.collapse_table(tmp_path, "toy").splitlines()[2:]
+    assert rows == ["| `control:oracle` |  | — | — | — | — | 0 / 8 | a (0.99) |",
+                    "| `icm_vae` | 1 | 0.70 | 2.35 | 0.051 | 1.23 | 3 / 8 | b (0.12) |"]
+    with pytest.raises(ValueError, match="no rows"):
+        report.collapse_table(tmp_path, "missing")
+
+
 def test_blocks_are_rewritten_and_staleness_detected(tmp_path):
     (tmp_path / "res").mkdir()
     _folder(tmp_path / "res")
