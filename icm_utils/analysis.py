@@ -53,15 +53,14 @@ def encode_runs(root: Path | str, cfgs: Iterable, split: str = "test",
     """Encode a split of each finished run's dataset (unfinished runs are skipped, with a
     warning naming them). ``max_samples`` keeps that many evenly spaced units of the split;
     ``name(cfg)`` names a run's codes (default ``cfg.model``)."""
-    from .sweep import encode_images, is_done, load_run, load_training_data
+    from .sweep import data_key, encode_images, is_done, load_run, load_training_data
 
     out, missing, cache = [], [], {}
     for cfg in cfgs:
         if not is_done(root, cfg):
             missing.append(f"{cfg.dataset}/{cfg.model}/seed{cfg.seed}")
             continue
-        key = (cfg.dataset, cfg.resolution, cfg.data_mode, cfg.noise_std, cfg.data_seed,
-               cfg.n_random, cfg.data_dir)
+        key = data_key(cfg)
         if key not in cache:  # one dataset load per data configuration, not per run
             cache[key] = load_training_data(cfg)[0]
         ds = cache[key]

@@ -8,8 +8,9 @@ bounded only by its bin ratios: eps can shrink until a dim's variation is lost t
 precision and the dim carries no factor ("dead"), up to the whole code being constant.
 
 ``collapse_scores`` measures that per run: the mean log-slope per dim (the log-det's share), the
-spread of eps and z, and the dims of z that no factor explains (held-out R^2 from all factors
-together below ``identifiability.MIN_EXPLAINED``, the threshold exclusivity uses).
+spread of eps and z, the dims of eps that no factor explains (held-out R^2 from all factors
+together below ``identifiability.MIN_EXPLAINED``, the threshold exclusivity uses) and the block
+of eps that its own factor explains least.
 
     python -m icm_utils.collapse RUN_FOLDER --datasets pendulum flow --out results/paper
 """
@@ -83,24 +84,25 @@ def run_configs(root: Path | str, datasets: Sequence[str], models: Sequence[str]
     for ds in datasets:
         for m in models:
             for done in sorted(Path(root, "models", ds, m).glob("seed*/done.json")):
-                cfgs.append(TrainConfig(**json.loads(done.read_text())["train"]))
+                cfgs.append(TrainConfig.from_dict(json.loads(done.read_text())["train"]))
     return cfgs
 
 
 def collapse_table(root: Path | str, cfgs, split: str = "test") -> pd.DataFrame:
     """One row per run (COLUMNS): collapse scores on ``split`` of its dataset, after the
     control rows of each dataset."""
-    from .sweep import images_to_tensor, load_run, load_training_data
+    from .sweep import data_key, images_to_tensor, load_run, load_training_data
 
     rows, cache = [], {}
     for cfg in cfgs:
-        key = (cfg.dataset, cfg.resolution, cfg.data_mode, cfg.noise_std, cfg.data_seed)
-        if key not in cache:
-            cache[key] = ds = load_training_data(cfg)[0]
-            idx = ds.indices(split)
-            rows += control_rows(cfg.dataset, ds.labels[idx].astype(float), ds.names, cfg.k)
+        key = data_key(cfg)
+        fresh = key not in cache
+        if fresh:
+            cache[key] = load_training_data(cfg)[0]
         ds = cache[key]
         idx = ds.indices(split)
+        if fresh:  # the controls once per dataset, on the same units
+            rows += control_rows(cfg.dataset, ds.labels[idx].astype(float), ds.names, cfg.k)
         model, _ = load_run(root, cfg)
         x = images_to_tensor(ds.images[idx]).float().div_(255)
         s = collapse_scores(model, x, ds.labels[idx].astype(float), ds.names)

@@ -69,6 +69,12 @@ def _check_resumable(ck: Path, cfg: TrainConfig) -> None:
     check_compatible(model_from_config(ckpt["config"]["model_config"]), ckpt)
 
 
+def data_key(cfg: TrainConfig) -> tuple:
+    """What a run's dataset depends on: runs with equal keys share one dataset load."""
+    return (cfg.dataset, cfg.resolution, cfg.data_mode, cfg.noise_std, cfg.data_seed,
+            cfg.n_random, cfg.data_dir)
+
+
 def load_training_data(cfg: TrainConfig):
     """The dataset of a run and the (seeded) training subset it trains on."""
     if cfg.dataset == "circuit":  # downloaded: read from the run's data folder
