@@ -1,8 +1,9 @@
 """Runs as folders: train one (dataset, model, seed) or a sweep of them, locally or on Dask.
 
-A run lives in ``ROOT/models/<dataset>/<model>/seed<seed>/`` with ``checkpoint.pt`` (written every
-epoch, so an interrupted run resumes), ``history.csv`` and ``done.json`` (written last: a run with
-it is finished and skipped by later sweeps, as long as its config is unchanged).
+A run lives in ``ROOT/models/<dataset>/<model>/seed<seed>/`` with ``checkpoint.pt`` and
+``progress.json`` (written every epoch, so an interrupted run resumes and a running one can be
+watched), ``history.csv`` and ``done.json`` (written last: a run with it is finished and skipped
+by later sweeps, as long as its config is unchanged).
 """
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def _drop_stale(rd: Path, cfg: TrainConfig) -> None:
         import warnings
 
         warnings.warn(f"{ck}: cannot resume ({e}); training from scratch", stacklevel=3)
-        for f in ("checkpoint.pt", "done.json", "history.csv"):
+        for f in ("checkpoint.pt", "done.json", "history.csv", "progress.json"):
             (rd / f).unlink(missing_ok=True)
 
 
@@ -205,7 +206,7 @@ def local_cluster(n_workers: int = 1):
 
 
 def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local",
-          n_workers: int = 1, progress: bool = True):
+          n_workers: int = 1, progress: bool = True, heartbeat: float | None = 300):
     """Train independent runs; return a DataFrame of their status.
 
     scheduler: "local" (an embedded Dask LocalCluster of `n_workers` processes sharing this
@@ -215,7 +216,8 @@ def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local
     idles a core); raise `n_workers` on machines with many cores.
     Finished runs are skipped; a failed run is reported and does not stop the others.
     Each run prints one line when it ends, bar or not (``python -m icm_utils.reproduce`` shows
-    these lines on the terminal while a notebook's sweep runs).
+    these lines on the terminal while a notebook's sweep runs), and every `heartbeat` seconds
+    one line per running run whose epoch advanced (None: no such lines).
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -225,15 +227,25 @@ def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local
     if len(set(keys)) != len(keys):
         raise ValueError("sweep has duplicate (dataset, model, seed) runs; they would share a folder")
     root = str(root)
-    if scheduler == "sync":
-        results = []
-        for c in tqdm(cfgs, disable=not progress):
-            results.append(_safe_run(c.to_dict(), root, None))
-            _report(len(results), len(cfgs), results[-1])
-        return pd.DataFrame(results)
+    with Heartbeat([(f"{c.dataset} {c.model} seed {c.seed}", k) for c, k in zip(cfgs, keys)],
+                   every=heartbeat):
+        if scheduler == "sync":
+            results = []
+            for c in tqdm(cfgs, disable=not progress):
+                results.append(_safe_run(c.to_dict(), root, None))
+                _report(len(results), len(cfgs), results[-1])
+            return pd.DataFrame(results)
+        results = _dask_sweep(cfgs, root, scheduler, n_workers, progress)
+    order = {str(k): i for i, k in enumerate(keys)}
+    return pd.DataFrame(sorted(results, key=lambda r: order[r["run_dir"]]))
+
+
+def _dask_sweep(cfgs: list[TrainConfig], root: str, scheduler: str, n_workers: int,
+                progress: bool) -> list[dict]:
     import os
 
     from dask.distributed import Client, as_completed
+    from tqdm.auto import tqdm
 
     threads = None
     if scheduler == "local":
@@ -252,8 +264,65 @@ def sweep(cfgs: Iterable[TrainConfig], root: Path | str, scheduler: str = "local
         client.close()
         if cluster is not None:
             cluster.close()
-    order = {str(k): i for i, k in enumerate(keys)}
-    return pd.DataFrame(sorted(results, key=lambda r: order[r["run_dir"]]))
+    return results
+
+
+class Heartbeat:
+    """Every `every` seconds, one line per run whose ``progress.json`` moved on since the last
+    line: "[sweep] running pendulum icm_vae seed 1: epoch 12/101, 26 s/epoch, loss 1.31, about
+    39 min left". A 45-minute run otherwise prints nothing until it ends. Only files written after
+    the heartbeat started count, so a queued run's leftover from an interrupted sweep is silent.
+    """
+
+    def __init__(self, runs: list[tuple[str, Path]], every: float | None = 300):
+        import threading
+
+        self.runs, self.every = runs, every
+        self.seen: dict[Path, int] = {}
+        self.since = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        if self.every:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        from tqdm.auto import tqdm
+
+        while not self._stop.wait(self.every):
+            for line in self.lines():
+                tqdm.write(line)
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, rd in self.runs:
+            p = Path(rd) / "progress.json"
+            try:
+                # 2 s of slack: file times come from a coarse clock that lags time.time()
+                if (Path(rd) / "done.json").exists() or p.stat().st_mtime < self.since - 2:
+                    continue
+                pr = json.loads(p.read_text())
+            except (OSError, ValueError):  # not started yet
+                continue
+            if self.seen.get(Path(rd)) == pr["epoch"]:
+                continue
+            self.seen[Path(rd)] = pr["epoch"]
+            left = (pr["epochs"] - pr["epoch"]) * pr["epoch_seconds"]
+            out.append(f"[sweep] running {name}: epoch {pr['epoch']}/{pr['epochs']}, "
+                       f"{pr['epoch_seconds']:.0f} s/epoch, loss {pr['loss']:.4g}, "
+                       f"about {_duration(left)} left")
+        return out
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _report(i: int, n: int, r: dict) -> None:

@@ -195,9 +195,9 @@ def fit(model, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
         stop_after: int | None = None) -> list[dict]:
     """Train `model` on uint8 images (N,3,H,W) and float labels (N,n); return the per-epoch history.
 
-    With `run_dir`, a checkpoint is written atomically after every epoch and a run found there is
-    resumed, ending with the same weights as an uninterrupted run. `stop_after` ends the call
-    after that many epochs (used to simulate an interruption).
+    With `run_dir`, a checkpoint (and a small ``progress.json``) is written atomically after every
+    epoch and a run found there is resumed, ending with the same weights as an uninterrupted run.
+    `stop_after` ends the call after that many epochs (used to simulate an interruption).
     """
     from tqdm.auto import tqdm
 
@@ -235,6 +235,11 @@ def fit(model, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
         if ckpt_path is not None:
             save_checkpoint(ckpt_path, model, config=run_config(cfg, model), optimizer=opt,
                             epoch=epoch + 1, history=history)
+            # A few bytes a watcher can read without loading the checkpoint (sweep's heartbeat).
+            recent = [h["seconds"] for h in history[-5:]]
+            write_json(ckpt_path.parent / "progress.json",
+                       {"epoch": epoch + 1, "epochs": cfg.epochs, "loss": row["loss"],
+                        "epoch_seconds": sum(recent) / len(recent)})
     model.eval()
     return history
 

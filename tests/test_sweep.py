@@ -3,13 +3,13 @@ import json
 import pandas as pd
 import pytest
 
-from icm_utils.sweep import is_done, load_run, local_cluster, run_dir_for, sweep, train_run
+from icm_utils.sweep import Heartbeat, is_done, load_run, local_cluster, run_dir_for, sweep, train_run
 from icm_utils.train import TrainConfig
 
 
 def smoke(model="icm_vae", seed=0, **kw):
-    return TrainConfig(model=model, seed=seed, resolution=32, epochs=1, n_train=64,
-                       batch_size=32, **kw)
+    return TrainConfig(model=model, seed=seed, **{"resolution": 32, "epochs": 1, "n_train": 64,
+                                                  "batch_size": 32, **kw})
 
 
 # Data come from the project's normal cache (data/, git-ignored), as in the notebooks.
@@ -52,6 +52,42 @@ def test_changed_config_is_not_skipped(tmp_path):
     assert done["summary"]["status"] == "done"
     assert is_done(tmp_path, cfg)
     assert not is_done(tmp_path, smoke(lr=5e-4))
+
+
+def test_heartbeat_reports_runs_that_moved_on_once(tmp_path):
+    runs = [(f"pendulum icm_vae seed {i}", tmp_path / f"s{i}") for i in range(4)]
+    for _, rd in runs:
+        rd.mkdir()
+    stale = runs[3][1] / "progress.json"  # left by an interrupted sweep before this one
+    stale.write_text(json.dumps({"epoch": 3, "epochs": 10, "loss": 2.0, "epoch_seconds": 5.0}))
+    import os
+    os.utime(stale, (0, 0))
+    hb = Heartbeat(runs, every=None)
+    assert hb.lines() == []
+    (runs[0][1] / "progress.json").write_text(
+        json.dumps({"epoch": 12, "epochs": 101, "loss": 1.3071, "epoch_seconds": 26.2}))
+    (runs[1][1] / "progress.json").write_text(
+        json.dumps({"epoch": 98, "epochs": 100, "loss": 4.0, "epoch_seconds": 10.0}))
+    (runs[2][1] / "progress.json").write_text("{}")
+    (runs[2][1] / "done.json").write_text("{}")  # finished: its own line says so
+    assert hb.lines() == [
+        "[sweep] running pendulum icm_vae seed 0: epoch 12/101, 26 s/epoch, loss 1.307, "
+        "about 39 min left",  # 89 epochs x 26.2 s
+        "[sweep] running pendulum icm_vae seed 1: epoch 98/100, 10 s/epoch, loss 4, "
+        "about 20 s left"]
+    assert hb.lines() == []  # nothing moved on
+    (runs[1][1] / "progress.json").write_text(
+        json.dumps({"epoch": 99, "epochs": 100, "loss": 4.0, "epoch_seconds": 10.0}))
+    assert [ln.split(":")[1] for ln in hb.lines()] == [" epoch 99/100, 10 s/epoch, loss 4, about 10 s left"]
+
+
+def test_sweep_prints_heartbeat_lines_while_a_run_trains(tmp_path, capsys):
+    df = sweep([smoke(epochs=3)], tmp_path, scheduler="sync", progress=False, heartbeat=0.01)
+    assert list(df["status"]) == ["done"]
+    lines = capsys.readouterr().out.splitlines()
+    running = [ln for ln in lines if ln.startswith("[sweep] running pendulum icm_vae seed 0: epoch ")]
+    assert running and all("/3, " in ln and ln.endswith(" left") for ln in running)
+    assert lines[-1].startswith("[sweep] 1/1 pendulum icm_vae seed 0: done in")
 
 
 def test_duplicate_runs_rejected(tmp_path):

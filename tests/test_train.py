@@ -1,3 +1,4 @@
+import json
 import math
 
 import numpy as np
@@ -53,6 +54,8 @@ def test_resume_equals_uninterrupted(tmp_path):
     cfg, m_a = make()
     fit(m_a, x, u, cfg, run_dir=tmp_path / "cut", progress=False, stop_after=1)  # "crash" after 1 epoch
     assert read_checkpoint(tmp_path / "cut" / "checkpoint.pt")["epoch"] == 1
+    pr = json.loads((tmp_path / "cut" / "progress.json").read_text())
+    assert (pr["epoch"], pr["epochs"]) == (1, 3) and pr["epoch_seconds"] > 0
     cfg, m_b = make()  # a fresh process: new model object, weights come from the checkpoint
     h_res = fit(m_b, x, u, cfg, run_dir=tmp_path / "cut", progress=False)
     assert [r["loss"] for r in h_res] == pytest.approx([r["loss"] for r in h_full], rel=0, abs=0)
