@@ -29,7 +29,7 @@ from .mechanisms import AFFINE_BOUNDS as FLOW_BOUNDS
 from .nets import DECODER_KINDS as DECODERS
 
 RECONSTRUCTIONS = ("width", "sum")
-WARMUPS = ("official", "linear")
+WARMUPS = ("official", "linear", "none")
 LABEL_SCALINGS = ("official", "learned")
 
 # The official code's fixed label scaling u_hat = (u - a) / b, converted to this workbook's label
@@ -57,7 +57,8 @@ class Recipe:
     # "tanh": s = 3 tanh(s/3), t free
     decoder: str  # "mean": one decoder per block, logits averaged; "joint": one decoder; "sum";
     # "compose": one decoder per block painting a layer, layers composed by softmax masks
-    warmup: str  # "official": alpha, beta = final * (e-1)/(R-1); "linear": final * e/(R-1)
+    warmup: str  # "official": alpha, beta = final * (e-1)/(R-1); "linear": final * e/(R-1);
+    # "none": the final weights from the first epoch (an ablation: eps is never unregularised)
     label_scaling: str  # "official": fixed constants per dataset; "learned": training mean/std
     alpha_max: float = 0.1  # final weights of the warm-up (official 0.1 and 1.2); a run's
     beta_max: float = 1.2  # TrainConfig.alpha_max/beta_max override them
@@ -126,13 +127,16 @@ def warmup(epoch: float, total_epochs: int, alpha_max: float = 0.1, beta_max: fl
 
     "official": the official loop sets the weights after each epoch e to final * e / (R - 1), so
     epoch e trains with final * (e - 1) / (R - 1): zero for epochs 0 and 1, the maxima from epoch
-    R on (with 101 epochs, R = 94). "linear": final * e / (R - 1), one epoch earlier.
+    R on (with 101 epochs, R = 94). "linear": final * e / (R - 1), one epoch earlier. "none":
+    the maxima from epoch 0 (no warm-up; ``ramp_fraction`` is ignored).
     """
     if total_epochs <= 0 or not 0 < ramp_fraction <= 1:
         raise ValueError(f"need total_epochs > 0 and 0 < ramp_fraction <= 1, got "
                          f"{total_epochs}, {ramp_fraction}")
     if kind not in WARMUPS:
         raise ValueError(f"warm-up kind must be one of {WARMUPS}, got {kind!r}")
+    if kind == "none":
+        return alpha_max, beta_max
     span = max(1, round(ramp_fraction * total_epochs) - 1)
     step = epoch - 1 if kind == "official" else epoch
     f = min(1.0, max(0.0, step / span))

@@ -250,6 +250,7 @@ def test_attributes_and_warmup():
     assert warmup(94, 101) == pytest.approx((0.1, 1.2))
     assert warmup(100, 101) == pytest.approx((0.1, 1.2))
     assert warmup(31, 101, kind="linear") == pytest.approx((0.1 / 3, 1.2 / 3))  # one epoch earlier
+    assert [warmup(e, 101, kind="none") for e in (0, 1, 50)] == [(0.1, 1.2)] * 3
     assert warmup(5, 10, 1.0, 0.05, ramp_fraction=0.5) == pytest.approx((1, 0.05))
     with pytest.raises(ValueError):
         warmup(0, 0)
