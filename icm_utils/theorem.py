@@ -109,6 +109,53 @@ def plot_per_node(per: pd.DataFrame, node_target: float = TARGET_NODE):
     return fig
 
 
+def supervised_ceiling(scm: SyntheticSCM, seeds: Sequence[int] = (0,), label: str = "",
+                       **cfg_kwargs) -> pd.DataFrame:
+    """What the models' encoder net can do when told the answer: the same MLP (width, depth),
+    data, epochs, batch size and learning rate as a synthetic run, trained by least squares to
+    output the true latents. Rows as ``per_node_table``'s (model "supervised", dim = the node's
+    own output; corr = |Spearman| of that output with the node's latent on the test set). No
+    model that learns from the labels through a prior is expected to beat it, so a node it cannot
+    reach 0.95 on is limited by the net and the data, not by identifiability."""
+    import torch
+    from scipy.stats import spearmanr
+
+    from .synthetic_model import SynthConfig, make_data, mlp
+    from .utils import seed_everything
+
+    rows = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as synthetic_model.train_synthetic
+    try:
+        for seed in seeds:
+            cfg = SynthConfig(seed=seed, **cfg_kwargs).validate()
+            data = make_data(scm, cfg)
+            seed_everything(seed)
+            net = mlp(scm.obs_dim, scm.graph.n, cfg.hidden)
+            opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+            x = torch.as_tensor(data.x_train, dtype=torch.float32)
+            z = torch.as_tensor(data.z_train, dtype=torch.float32)
+            gen = torch.Generator().manual_seed(seed)
+            for _ in range(cfg.epochs):
+                for idx in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
+                    loss = (net(x[idx]) - z[idx]).pow(2).mean()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+            with torch.no_grad():
+                pred = net(torch.as_tensor(data.x_test, dtype=torch.float32)).double().numpy()
+            for i, node in enumerate(scm.names):
+                rho = spearmanr(pred[:, i], data.z_test[:, i]).statistic
+                rows.append({"graph": label or f"{scm.graph.n}-node", "model": "supervised",
+                             "seed": seed, "node": node,
+                             "role": "non-root" if scm.graph.parents(i) else "root",
+                             "depth": scm.graph.depth[i], "dim": i, "own": True,
+                             "corr": abs(float(rho))})
+    finally:
+        torch.set_num_threads(threads)
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """python -m icm_utils.theorem: the check on both graphs, tables to results/theorem/."""
     import argparse

@@ -1,15 +1,20 @@
 """Which condition limits the per-node MCC of the synthetic theorem check? One ICM-VAE per
 condition (6-node graph unless named, seed 0, 100 epochs), each changing one thing from the
 default: training length, data size, label noise, prior and KL weights, likelihood floor, network
-width, and the mixing's depth. Writes results/theorem/diagnosis.csv (one row per condition and
-node) and prints one summary line per condition.
+width, and the mixing's depth; beside them the supervised ceiling (theorem.supervised_ceiling:
+the same encoder net, data and epochs trained by least squares on the true latents). Writes
+results/theorem/diagnosis.csv (one row per condition, model and node) and prints one summary line
+per condition.
 
     python scripts/theorem_diagnosis.py            # about 15 min on one core
+    # run some (both models unless --models), keep the file's other rows
+    python scripts/theorem_diagnosis.py --only "8-node: mixing 1 layer" --models supervised
 """
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -34,23 +39,60 @@ CONDITIONS = [
     ("default", "8-node", {}, {}),
     ("hidden 256", "8-node", {}, {"hidden": 256}),
     ("mixing 1 layer", "8-node", {"mixing_layers": 1}, {}),
+    ("mixing 1 layer, hidden 256", "8-node", {"mixing_layers": 1}, {"hidden": 256}),
+    ("mixing 1 layer, 8,000 samples", "8-node", {"mixing_layers": 1}, {"n_train": 8000}),
 ]
+# the supervised ceiling under the same conditions (seconds each)
+SUPERVISED = [
+    ("default", "6-node", {}, {}),
+    ("mixing 1 layer", "6-node", {"mixing_layers": 1}, {}),
+    ("default", "8-node", {}, {}),
+    ("mixing 1 layer", "8-node", {"mixing_layers": 1}, {}),
+    ("mixing 1 layer, hidden 256", "8-node", {"mixing_layers": 1}, {"hidden": 256}),
+    ("mixing 1 layer, 8,000 samples", "8-node", {"mixing_layers": 1}, {"n_train": 8000}),
+]
+
+
+def run(label: str, graph: str, scm_kw: dict, cfg_kw: dict, model: str, seed: int) -> pd.DataFrame:
+    kw = {"epochs": 100, **cfg_kw}
+    scm = theorem.scm_for(graph, **scm_kw)
+    if model == "supervised":
+        per = theorem.supervised_ceiling(scm, seeds=[seed], label=graph, **kw)
+    else:
+        per, _ = theorem.per_node_mcc(scm, seeds=[seed], variants=["icm"], label=graph, **kw)
+        per = per[per["model"] == "icm"]
+    return per.assign(condition=label)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(RESULTS_DIR / "theorem" / "diagnosis.csv"))
+    p.add_argument("--only", nargs="+", metavar="GRAPH: CONDITION",
+                   help="run these conditions and keep the file's other rows")
+    p.add_argument("--models", nargs="+", choices=["icm", "supervised"],
+                   default=["icm", "supervised"])
     a = p.parse_args(argv)
-    rows = []
-    for label, graph, scm_kw, cfg_kw in CONDITIONS:
+    todo = [(*c, "icm") for c in CONDITIONS] + [(*c, "supervised") for c in SUPERVISED]
+    todo = [c for c in todo if c[4] in a.models]
+    keep = pd.DataFrame()
+    if a.only:
+        known = {f"{g}: {label}" for label, g, *_ in todo}
+        unknown = set(a.only) - known
+        if unknown:
+            p.error(f"unknown conditions {sorted(unknown)}; known: {sorted(known)}")
+        todo = [c for c in todo if f"{c[1]}: {c[0]}" in a.only]
+        if Path(a.out).exists():
+            old = pd.read_csv(a.out)
+            redo = {(f"{g}: {label}", m) for label, g, _, _, m in todo}
+            keep = old[[(f"{g}: {c}", m) not in redo
+                        for g, c, m in zip(old["graph"], old["condition"], old["model"])]]
+    rows = [keep]
+    for label, graph, scm_kw, cfg_kw, model in todo:
         t0 = time.perf_counter()
-        kw = {"epochs": 100, **cfg_kw}
-        per, _ = theorem.per_node_mcc(theorem.scm_for(graph, **scm_kw), seeds=[a.seed],
-                                      variants=["icm"], **kw)
-        per = per[per["model"] == "icm"].assign(condition=label)
+        per = run(label, graph, scm_kw, cfg_kw, model, a.seed)
         rows.append(per)
-        print(f"[diagnosis] {graph:6s} {label:26s} min {per['corr'].min():.3f} "
+        print(f"[diagnosis] {graph:6s} {model:10s} {label:30s} min {per['corr'].min():.3f} "
               f"({per.loc[per['corr'].idxmin(), 'node']}) mean {per['corr'].mean():.3f} "
               f"in {time.perf_counter() - t0:.0f} s", flush=True)
         pd.concat(rows).to_csv(a.out, index=False)  # kept as it grows: an interrupted run shows what ran
