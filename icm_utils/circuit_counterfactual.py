@@ -16,8 +16,9 @@ import torch
 
 from .circuit_data import CircuitPairs, load_pairs
 from .controls import DO_NOTHING, SIMULATOR, ControlCode, label, roles
-from .counterfactual import Probe, robustness_score, train_probe
+from .counterfactual import robustness_score
 from .metrics import match_blocks
+from .probe import Probe, train_probe
 from .train import images_to_tensor
 
 

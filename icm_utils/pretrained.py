@@ -55,7 +55,7 @@ def code_version() -> str:
 
 
 def probe_from_checkpoint(ckpt: dict):
-    from .counterfactual import Probe
+    from .probe import Probe
 
     c = ckpt["config"]
     probe = Probe(c["n_vars"], c["mean"], c["std"], width=c["width"])
@@ -121,7 +121,7 @@ def build(dataset: str, run_root: Path | str, out: Path | str = PRETRAINED_DIR,
           progress: bool = True) -> dict:
     """Train (or reuse) the default profile's ICM-VAE run, fit its probe, score it and write the
     shipped files. Returns the card."""
-    from .counterfactual import fit_probe
+    from .probe import fit_probe
     from .sweep import load_run, load_training_data, train_run
     from .train import TrainConfig, run_config
 

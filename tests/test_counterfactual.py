@@ -160,22 +160,3 @@ def test_robustness_controls(ds, cfset):
     r = controls.robustness_controls(cfset, ds.graph, k=4).groupby("model")["robustness"].mean()
     assert r["control:oracle"] == pytest.approx(1.0)
     assert r["control:null_linear"] < 0.8 and r["control:null_nonlinear"] < 0.8
-
-
-def test_interventional_probe_data_breaks_the_parent_child_relation(ds):
-    from icm_utils.pendulum import shadow
-
-    x, u = cf.interventional_images(ds, 200, seed=0)
-    assert x.shape == (800, RES, RES, 3) and x.dtype == np.uint8 and u.shape == (800, 4)
-    lo, hi = ds.labels[ds.train_idx].min(0), ds.labels[ds.train_idx].max(0)
-    assert (u >= lo - 1e-9).all() and (u <= hi + 1e-9).all()
-    # in observational data the shadow is the physics' function of angle and light; under
-    # do(shadow_length) (the third chunk) it no longer is, on almost every unit
-    length, _ = shadow(u[400:600, 0], u[400:600, 1])
-    assert np.mean(np.abs(length - u[400:600, 2]) > 0.5) > 0.8
-    obs_len, _ = shadow(ds.labels[:200, 0], ds.labels[:200, 1])
-    np.testing.assert_allclose(obs_len, ds.labels[:200, 2], atol=1e-4)  # float32 labels
-    with pytest.raises(ValueError, match="positive"):
-        cf.interventional_images(ds, 0)
-    probe = cf.fit_probe(ds, n_observational=64, epochs=1, seed=0)
-    assert probe.predict(x[:5]).shape == (5, 4)
