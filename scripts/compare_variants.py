@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="also score counterfactuals on N held-out units (probe-read factor error "
                         "by role, with the do-nothing and simulator controls)")
     p.add_argument("--probe-epochs", type=int, default=10)
+    p.add_argument("--publish", type=Path, metavar="DIR",
+                   help="also write DIR/identifiability_tidy.csv and, for flow models, "
+                        "DIR/collapse.csv (the README's report blocks read them)")
     a = p.parse_args(argv)
 
     from icm_utils.analysis import evaluate_runs, summary_table, wide_summary
@@ -105,12 +108,35 @@ def main(argv: list[str] | None = None) -> int:
     wide = wide_summary(summary_table(tidy))
     print(wide[[c for c in cols if c in wide.columns]].to_string())
     print(f"[variants] tidy scores: {a.out / 'results' / 'variants.csv'}")
+    if a.publish:
+        publish(plans, a.out, tidy, a.publish)
     if a.counterfactuals > 0:
         summary = counterfactual_table(plans, a.out, a.counterfactuals, a.probe_epochs)
         summary.to_csv(a.out / "results" / "counterfactuals.csv", index=False)
         print(summary.round(3).to_string(index=False))
         print(f"[variants] counterfactual errors: {a.out / 'results' / 'counterfactuals.csv'}")
     return 0
+
+
+def publish(plans: dict, out: Path, tidy, dest: Path) -> None:
+    """The variants' tidy scores and, for flow models, their collapse table (control rows once;
+    the model column holds the variant name, as in the tidy scores)."""
+    import pandas as pd
+
+    from icm_utils import collapse
+
+    dest.mkdir(parents=True, exist_ok=True)
+    tidy.to_csv(dest / "identifiability_tidy.csv", index=False)
+    frames = []
+    for name, cfgs in plans.items():
+        if cfgs[0].model in collapse.MODELS:
+            df = collapse.collapse_table(out / name, cfgs)
+            is_model = df["model"] == cfgs[0].model
+            frames.append(df.assign(model=df["model"].where(~is_model, name)))
+    if frames:
+        df = pd.concat(frames, ignore_index=True).drop_duplicates(["dataset", "model", "seed"])
+        df.to_csv(dest / "collapse.csv", index=False)
+    print(f"[variants] published to {dest}", flush=True)
 
 
 def counterfactual_table(plans: dict, out: Path, n_units: int, probe_epochs: int):
