@@ -151,6 +151,27 @@ def theorem_table(folder: Path | str, _: str = "all") -> str:
     return "\n".join(lines)
 
 
+def diagnosis_table(folder: Path | str, _: str = "all") -> str:
+    """One row per condition of ``scripts/theorem_diagnosis.py`` (``diagnosis.csv``, one seed):
+    ICM-VAE's node mean and worst node, beside the supervised ceiling's under the same condition
+    (the same net, data and epochs trained on the true latents; — where not run)."""
+    df = pd.read_csv(Path(folder) / "diagnosis.csv")
+    g = df.groupby(["graph", "condition", "model"], sort=False)
+    stats = pd.DataFrame({"mean": g["corr"].mean(), "min": g["corr"].min(),
+                          "worst": df.loc[g["corr"].idxmin(), "node"].to_numpy()})
+    lines = ["| graph: condition | ICM-VAE: node mean | ICM-VAE: worst node "
+             "| supervised ceiling: mean / worst |", "|---|---|---|---|"]
+    rows = dict.fromkeys((gr, c) for gr, c, m in stats.index if m == "icm")
+    for graph, cond in sorted(rows, key=lambda gc: gc[0]):  # stable: file order within a graph
+        icm = stats.loc[(graph, cond, "icm")]
+        sup = (stats.loc[(graph, cond, "supervised")] if (graph, cond, "supervised") in stats.index
+               else None)
+        ceiling = "—" if sup is None else f"{sup['mean']:.3f} / {sup['min']:.3f}"
+        lines.append(f"| {graph}: {cond} | {icm['mean']:.3f} | {icm['min']:.3f} ({icm['worst']}) "
+                     f"| {ceiling} |")
+    return "\n".join(lines)
+
+
 def collapse_table(folder: Path | str, dataset: str) -> str:
     """One row per flow run (``collapse.csv``, ``python -m icm_utils.collapse``) with its block
     DCI from the identifiability table, after the oracle, linear-null and constant-code rows."""
@@ -185,6 +206,7 @@ TABLES = {
     "synthetic_identifiability": lambda folder, ds: identifiability_table(
         folder, ds, "synthetic_identifiability_tidy.csv"),
     "theorem": theorem_table,
+    "theorem_diagnosis": diagnosis_table,
     "collapse": collapse_table,
 }
 

@@ -1,12 +1,13 @@
 """Which condition limits the per-node MCC of the synthetic theorem check? One ICM-VAE per
 condition (6-node graph unless named, seed 0, 100 epochs), each changing one thing from the
 default: training length, data size, label noise, prior and KL weights, likelihood floor, network
-width, and the mixing's depth; beside them the supervised ceiling (theorem.supervised_ceiling:
+width, the mixing's depth, and the graph the model is told (empty: no parent conditioning);
+beside them the supervised ceiling (theorem.supervised_ceiling:
 the same encoder net, data and epochs trained by least squares on the true latents). Writes
 results/theorem/diagnosis.csv (one row per condition, model and node) and prints one summary line
 per condition.
 
-    python scripts/theorem_diagnosis.py            # about 15 min on one core
+    python scripts/theorem_diagnosis.py            # about 20 min on one core
     # run some (both models unless --models), keep the file's other rows
     python scripts/theorem_diagnosis.py --only "8-node: mixing 1 layer" --models supervised
 """
@@ -41,6 +42,11 @@ CONDITIONS = [
     ("mixing 1 layer", "8-node", {"mixing_layers": 1}, {}),
     ("mixing 1 layer, hidden 256", "8-node", {"mixing_layers": 1}, {"hidden": 256}),
     ("mixing 1 layer, 8,000 samples", "8-node", {"mixing_layers": 1}, {"n_train": 8000}),
+    # the model told the empty graph: prior and flow lose their parent conditioning, so no
+    # parent-dependent shift or slope can enter a node's latent (the labels still supervise)
+    ("empty graph", "6-node", {}, {"graph": "empty"}),
+    ("empty graph", "8-node", {}, {"graph": "empty"}),
+    ("mixing 1 layer, empty graph", "8-node", {"mixing_layers": 1}, {"graph": "empty"}),
 ]
 # the supervised ceiling under the same conditions (seconds each)
 SUPERVISED = [

@@ -104,3 +104,14 @@ def test_theorem_table_known_values(tmp_path):
     # node means 0.945 / 0.955, worst nodes 0.90 / 0.94 (node b both times)
     assert row == ("| g | 0.950 ± 0.007 | 0.920 ± 0.028 (b) | 0.50 / 0.50 | 0.60 / 0.70 "
                    "| 1.00 |")
+
+
+def test_diagnosis_table_known_answer(tmp_path):
+    rows = [("8-node", "default", "icm", "a", 0.9), ("8-node", "default", "icm", "b", 0.7),
+            ("8-node", "default", "supervised", "a", 0.99), ("8-node", "default", "supervised", "b", 0.95),
+            ("6-node", "wide", "icm", "a", 0.8), ("6-node", "wide", "icm", "b", 0.6)]
+    pd.DataFrame(rows, columns=["graph", "condition", "model", "node", "corr"]).to_csv(
+        tmp_path / "diagnosis.csv", index=False)
+    lines = report.TABLES["theorem_diagnosis"](tmp_path, "all").splitlines()
+    assert lines[2:] == ["| 6-node: wide | 0.700 | 0.600 (b) | — |",
+                         "| 8-node: default | 0.800 | 0.700 (b) | 0.970 / 0.950 |"]
