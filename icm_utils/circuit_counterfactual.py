@@ -24,7 +24,7 @@ from .train import images_to_tensor
 
 def fit_pair_probe(ds, n_observational: int | None = None, interventional: float = 1.0,
                    epochs: int = 10, seed: int = 0) -> Probe:
-    """``counterfactual.fit_probe`` for data without a simulator: ``n_observational`` training
+    """``probe.fit_probe`` for data without a simulator: ``n_observational`` training
     images (None: all) plus ``interventional`` times as many post-intervention images of
     training pairs, spread over the intervened variables, so the probe reads each factor from
     its own part of the image and not from its parents'."""

@@ -4,7 +4,7 @@
 
 For each dataset, ``pretrained/<dataset>/`` holds
   - ``icm_vae.pt``: weights only (no optimiser state), with the model and training config;
-  - ``probe.pt``: the probe that reads factor values off images (counterfactual.fit_probe);
+  - ``probe.pt``: the probe that reads factor values off images (probe.fit_probe);
   - ``card.json``: the training config, the code version (git commit) it was trained with, the
     files' SHA-256, and the counterfactual errors by role next to the do-nothing and simulator
     controls, measured by ``evaluate`` (the numbers the README states; tests/test_pretrained.py

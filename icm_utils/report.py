@@ -153,22 +153,24 @@ def theorem_table(folder: Path | str, _: str = "all") -> str:
 
 def diagnosis_table(folder: Path | str, _: str = "all") -> str:
     """One row per condition of ``scripts/theorem_diagnosis.py`` (``diagnosis.csv``, one seed):
-    ICM-VAE's node mean and worst node, beside the supervised ceiling's under the same condition
+    ICM-VAE's node mean and worst node, beside the supervised reference's under the same condition
     (the same net, data and epochs trained on the true latents; — where not run)."""
     df = pd.read_csv(Path(folder) / "diagnosis.csv")
+    if df["seed"].nunique() > 1:
+        raise ValueError(f"{Path(folder) / 'diagnosis.csv'} mixes seeds {sorted(set(df['seed']))}")
     g = df.groupby(["graph", "condition", "model"], sort=False)
     stats = pd.DataFrame({"mean": g["corr"].mean(), "min": g["corr"].min(),
                           "worst": df.loc[g["corr"].idxmin(), "node"].to_numpy()})
     lines = ["| graph: condition | ICM-VAE: node mean | ICM-VAE: worst node "
-             "| supervised ceiling: mean / worst |", "|---|---|---|---|"]
+             "| supervised reference: mean / worst |", "|---|---|---|---|"]
     rows = dict.fromkeys((gr, c) for gr, c, m in stats.index if m == "icm")
     for graph, cond in sorted(rows, key=lambda gc: gc[0]):  # stable: file order within a graph
         icm = stats.loc[(graph, cond, "icm")]
         sup = (stats.loc[(graph, cond, "supervised")] if (graph, cond, "supervised") in stats.index
                else None)
-        ceiling = "—" if sup is None else f"{sup['mean']:.3f} / {sup['min']:.3f}"
+        ref = "—" if sup is None else f"{sup['mean']:.3f} / {sup['min']:.3f}"
         lines.append(f"| {graph}: {cond} | {icm['mean']:.3f} | {icm['min']:.3f} ({icm['worst']}) "
-                     f"| {ceiling} |")
+                     f"| {ref} |")
     return "\n".join(lines)
 
 

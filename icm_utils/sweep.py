@@ -272,11 +272,15 @@ class Heartbeat:
     line: "[sweep] running pendulum icm_vae seed 1: epoch 12/101, 26 s/epoch, loss 1.31, about
     39 min left". A 45-minute run otherwise prints nothing until it ends. Only files written after
     the heartbeat started count, so a queued run's leftover from an interrupted sweep is silent.
+    The files are read where the sweep runs: workers on other machines need a shared file system
+    for these lines (their end-of-run lines come back regardless).
     """
 
     def __init__(self, runs: list[tuple[str, Path]], every: float | None = 300):
         import threading
 
+        if every is not None and not every > 0:
+            raise ValueError(f"heartbeat must be a positive number of seconds or None, got {every!r}")
         self.runs, self.every = runs, every
         self.seen: dict[Path, int] = {}
         self.since = time.time()
@@ -309,15 +313,16 @@ class Heartbeat:
                 if (Path(rd) / "done.json").exists() or p.stat().st_mtime < self.since - 2:
                     continue
                 pr = json.loads(p.read_text())
-            except (OSError, ValueError):  # not started yet
+                epoch, epochs, secs, loss = (pr[k] for k in ("epoch", "epochs", "epoch_seconds",
+                                                             "loss"))
+                line = (f"[sweep] running {name}: epoch {epoch}/{epochs}, {secs:.0f} s/epoch, "
+                        f"loss {loss:.4g}, about {_duration((epochs - epoch) * secs)} left")
+            except (OSError, ValueError, KeyError, TypeError):  # not started yet, or not ours
                 continue
-            if self.seen.get(Path(rd)) == pr["epoch"]:
+            if self.seen.get(Path(rd)) == epoch:
                 continue
-            self.seen[Path(rd)] = pr["epoch"]
-            left = (pr["epochs"] - pr["epoch"]) * pr["epoch_seconds"]
-            out.append(f"[sweep] running {name}: epoch {pr['epoch']}/{pr['epochs']}, "
-                       f"{pr['epoch_seconds']:.0f} s/epoch, loss {pr['loss']:.4g}, "
-                       f"about {_duration(left)} left")
+            self.seen[Path(rd)] = epoch
+            out.append(line)
         return out
 
 

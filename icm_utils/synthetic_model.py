@@ -56,7 +56,7 @@ class VectorICM(nn.Module):
     def __init__(self, graph: CausalGraph, obs_dim: int, k: int = 1, hidden: int = 64,
                  flow_hidden: int = 32, kind: str = "affine", use_prior: bool = True,
                  label_mean=None, label_std=None, recipe: str = "official_joint",
-                 min_sigma: float = MIN_SIGMA):
+                 min_sigma: float = MIN_SIGMA, prior_graph: CausalGraph | None = None):
         super().__init__()
         self.graph, self.n, self.k, self.obs_dim = graph, graph.n, int(k), int(obs_dim)
         self.recipe = get_recipe(recipe)
@@ -64,7 +64,8 @@ class VectorICM(nn.Module):
         self.encoder = mlp(self.obs_dim, self.n * self.k, hidden)
         self.mechanism = CausalFlow(graph, self.k, kind=kind, hidden=flow_hidden,
                                     affine_bound=bound)
-        self.prior = CausalPrior(graph, self.k, label_mean, label_std, kind=kind,
+        # prior_graph: the prior's parent conditioning alone told another graph (an ablation)
+        self.prior = CausalPrior(prior_graph or graph, self.k, label_mean, label_std, kind=kind,
                                  hidden=flow_hidden, affine_bound=bound) if use_prior else None
         self.decoder = mlp(self.n * self.k, self.obs_dim, hidden)
         self.log_sigma = nn.Parameter(torch.zeros(self.obs_dim))
@@ -142,6 +143,7 @@ class SynthConfig:
     label_noise: float = 0.0  # std of Gaussian noise on the labels (latents have unit std)
     data_seed: int = 0
     graph: str = "true"  # the graph the model is told (misspec.GRAPH_KINDS); metrics use the truth
+    prior_graph: str = "same"  # the prior's graph: "same" as ``graph``, or a GRAPH_KINDS entry
 
     def validate(self) -> SynthConfig:
         errs = []
@@ -149,6 +151,8 @@ class SynthConfig:
             errs.append(f"variant={self.variant!r} is not one of {VARIANTS}")
         if self.graph not in GRAPH_KINDS:
             errs.append(f"graph={self.graph!r} is not one of {GRAPH_KINDS}")
+        if self.prior_graph != "same" and self.prior_graph not in GRAPH_KINDS:
+            errs.append(f"prior_graph={self.prior_graph!r} is not 'same' or one of {GRAPH_KINDS}")
         if self.recipe not in RECIPES:
             errs.append(f"recipe={self.recipe!r} is not one of {sorted(RECIPES)}")
         errs += field_errors(self, positive_ints=("epochs", "n_train", "n_test", "batch_size", "k",
@@ -189,7 +193,9 @@ def build(scm: SyntheticSCM, cfg: SynthConfig, data: SynthData) -> VectorICM:
     return VectorICM(misspecify(scm.graph, cfg.graph), scm.obs_dim, cfg.k, cfg.hidden,
                      cfg.flow_hidden, cfg.kind,
                      use_prior=cfg.variant == "icm", label_mean=mean, label_std=std,
-                     recipe=cfg.recipe, min_sigma=cfg.min_sigma)
+                     recipe=cfg.recipe, min_sigma=cfg.min_sigma,
+                     prior_graph=None if cfg.prior_graph == "same"
+                     else misspecify(scm.graph, cfg.prior_graph))
 
 
 def train_synthetic(scm: SyntheticSCM, cfg: SynthConfig, data: SynthData | None = None

@@ -109,14 +109,15 @@ def plot_per_node(per: pd.DataFrame, node_target: float = TARGET_NODE):
     return fig
 
 
-def supervised_ceiling(scm: SyntheticSCM, seeds: Sequence[int] = (0,), label: str = "",
+def supervised_reference(scm: SyntheticSCM, seeds: Sequence[int] = (0,), label: str = "",
                        **cfg_kwargs) -> pd.DataFrame:
-    """What the models' encoder net can do when told the answer: the same MLP (width, depth),
+    """What the models' encoder net does when told the answer: the same MLP (width, depth),
     data, epochs, batch size and learning rate as a synthetic run, trained by least squares to
     output the true latents. Rows as ``per_node_table``'s (model "supervised", dim = the node's
-    own output; corr = |Spearman| of that output with the node's latent on the test set). No
-    model that learns from the labels through a prior is expected to beat it, so a node it cannot
-    reach 0.95 on is limited by the net and the data, not by identifiability."""
+    own output; corr = |Spearman| of that output with the node's latent on the test set).
+    A reference, not a bound: it has no reconstruction signal and a VAE may edge past it, but a
+    node it reaches and a VAE does not is not limited by the net or the data. (A third small
+    epoch loop beside train_epoch's two users: least squares needs no warm-up or loss parts.)"""
     import torch
     from scipy.stats import spearmanr
 

@@ -142,7 +142,7 @@ def publish(plans: dict, out: Path, tidy, dest: Path) -> None:
 def counterfactual_table(plans: dict, out: Path, n_units: int, probe_epochs: int):
     """Role summary (factor error in label std: intervened, descendant, non-descendant; image
     MSE) of every variant and seed, with the do-nothing and simulator controls, on the same
-    held-out units, read by one probe (``counterfactual.fit_probe``: observational and
+    held-out units, read by one probe (``probe.fit_probe``: observational and
     interventional training images; trained once per dataset and resolution, cached in OUT)."""
     import pandas as pd
     import torch

@@ -2,13 +2,13 @@
 condition (6-node graph unless named, seed 0, 100 epochs), each changing one thing from the
 default: training length, data size, label noise, prior and KL weights, likelihood floor, network
 width, the mixing's depth, and the graph the model is told (empty: no parent conditioning);
-beside them the supervised ceiling (theorem.supervised_ceiling:
+beside them the supervised reference (theorem.supervised_reference:
 the same encoder net, data and epochs trained by least squares on the true latents). Writes
 results/theorem/diagnosis.csv (one row per condition, model and node) and prints one summary line
 per condition.
 
     python scripts/theorem_diagnosis.py            # about 20 min on one core
-    # run some (both models unless --models), keep the file's other rows
+    # run some (--only and/or --models), keep the file's other rows
     python scripts/theorem_diagnosis.py --only "8-node: mixing 1 layer" --models supervised
 """
 from __future__ import annotations
@@ -47,8 +47,15 @@ CONDITIONS = [
     ("empty graph", "6-node", {}, {"graph": "empty"}),
     ("empty graph", "8-node", {}, {"graph": "empty"}),
     ("mixing 1 layer, empty graph", "8-node", {"mixing_layers": 1}, {"graph": "empty"}),
+    # which of the two parent conditionings: the prior's alone, or the encoder-side flow's alone
+    ("empty graph in the prior only", "6-node", {}, {"prior_graph": "empty"}),
+    ("empty graph in the flow only", "6-node", {}, {"graph": "empty", "prior_graph": "true"}),
+    ("mixing 1 layer, empty graph in the prior only", "8-node", {"mixing_layers": 1},
+     {"prior_graph": "empty"}),
+    ("mixing 1 layer, empty graph in the flow only", "8-node", {"mixing_layers": 1},
+     {"graph": "empty", "prior_graph": "true"}),
 ]
-# the supervised ceiling under the same conditions (seconds each)
+# the supervised reference under the same conditions (seconds each)
 SUPERVISED = [
     ("default", "6-node", {}, {}),
     ("mixing 1 layer", "6-node", {"mixing_layers": 1}, {}),
@@ -63,7 +70,7 @@ def run(label: str, graph: str, scm_kw: dict, cfg_kw: dict, model: str, seed: in
     kw = {"epochs": 100, **cfg_kw}
     scm = theorem.scm_for(graph, **scm_kw)
     if model == "supervised":
-        per = theorem.supervised_ceiling(scm, seeds=[seed], label=graph, **kw)
+        per = theorem.supervised_reference(scm, seeds=[seed], label=graph, **kw)
     else:
         per, _ = theorem.per_node_mcc(scm, seeds=[seed], variants=["icm"], label=graph, **kw)
         per = per[per["model"] == "icm"]
@@ -79,20 +86,24 @@ def main(argv=None) -> int:
     p.add_argument("--models", nargs="+", choices=["icm", "supervised"],
                    default=["icm", "supervised"])
     a = p.parse_args(argv)
-    todo = [(*c, "icm") for c in CONDITIONS] + [(*c, "supervised") for c in SUPERVISED]
-    todo = [c for c in todo if c[4] in a.models]
-    keep = pd.DataFrame()
+    every = [(*c, "icm") for c in CONDITIONS] + [(*c, "supervised") for c in SUPERVISED]
+    todo = [c for c in every if c[4] in a.models]
     if a.only:
         known = {f"{g}: {label}" for label, g, *_ in todo}
         unknown = set(a.only) - known
         if unknown:
-            p.error(f"unknown conditions {sorted(unknown)}; known: {sorted(known)}")
+            p.error(f"unknown conditions {sorted(unknown)} for models {a.models}; "
+                    f"known: {sorted(known)}")
         todo = [c for c in todo if f"{c[1]}: {c[0]}" in a.only]
-        if Path(a.out).exists():
-            old = pd.read_csv(a.out)
-            redo = {(f"{g}: {label}", m) for label, g, _, _, m in todo}
-            keep = old[[(f"{g}: {c}", m) not in redo
-                        for g, c, m in zip(old["graph"], old["condition"], old["model"])]]
+    keep = pd.DataFrame()
+    if len(todo) < len(every) and Path(a.out).exists():  # a partial run keeps the other rows
+        old = pd.read_csv(a.out)
+        if set(old["seed"]) != {a.seed}:
+            p.error(f"{a.out} holds seed(s) {sorted(set(old['seed']))}, not {a.seed}: "
+                    "one seed per file (give another --out)")
+        redo = {(g, label, m) for label, g, _, _, m in todo}
+        keep = old[[k not in redo for k in zip(old["graph"], old["condition"], old["model"])]]
+    order = {(g, label, m): i for i, (label, g, _, _, m) in enumerate(every)}
     rows = [keep]
     for label, graph, scm_kw, cfg_kw, model in todo:
         t0 = time.perf_counter()
@@ -101,7 +112,10 @@ def main(argv=None) -> int:
         print(f"[diagnosis] {graph:6s} {model:10s} {label:30s} min {per['corr'].min():.3f} "
               f"({per.loc[per['corr'].idxmin(), 'node']}) mean {per['corr'].mean():.3f} "
               f"in {time.perf_counter() - t0:.0f} s", flush=True)
-        pd.concat(rows).to_csv(a.out, index=False)  # kept as it grows: an interrupted run shows what ran
+        df = pd.concat(rows)  # in the lists' order, however it was run
+        rank = [order.get(k, len(order)) for k in zip(df["graph"], df["condition"], df["model"])]
+        df = df.iloc[sorted(range(len(df)), key=rank.__getitem__)]
+        df.to_csv(a.out, index=False)  # kept as it grows: an interrupted run shows what ran
     return 0
 
 

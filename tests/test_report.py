@@ -110,8 +110,11 @@ def test_diagnosis_table_known_answer(tmp_path):
     rows = [("8-node", "default", "icm", "a", 0.9), ("8-node", "default", "icm", "b", 0.7),
             ("8-node", "default", "supervised", "a", 0.99), ("8-node", "default", "supervised", "b", 0.95),
             ("6-node", "wide", "icm", "a", 0.8), ("6-node", "wide", "icm", "b", 0.6)]
-    pd.DataFrame(rows, columns=["graph", "condition", "model", "node", "corr"]).to_csv(
-        tmp_path / "diagnosis.csv", index=False)
+    df = pd.DataFrame(rows, columns=["graph", "condition", "model", "node", "corr"]).assign(seed=0)
+    df.to_csv(tmp_path / "diagnosis.csv", index=False)
     lines = report.TABLES["theorem_diagnosis"](tmp_path, "all").splitlines()
     assert lines[2:] == ["| 6-node: wide | 0.700 | 0.600 (b) | — |",
                          "| 8-node: default | 0.800 | 0.700 (b) | 0.970 / 0.950 |"]
+    df.assign(seed=[0, 0, 0, 0, 1, 1]).to_csv(tmp_path / "diagnosis.csv", index=False)
+    with pytest.raises(ValueError, match="mixes seeds"):
+        report.TABLES["theorem_diagnosis"](tmp_path, "all")

@@ -55,7 +55,7 @@ def test_changed_config_is_not_skipped(tmp_path):
 
 
 def test_heartbeat_reports_runs_that_moved_on_once(tmp_path):
-    runs = [(f"pendulum icm_vae seed {i}", tmp_path / f"s{i}") for i in range(4)]
+    runs = [(f"pendulum icm_vae seed {i}", tmp_path / f"s{i}") for i in range(5)]
     for _, rd in runs:
         rd.mkdir()
     stale = runs[3][1] / "progress.json"  # left by an interrupted sweep before this one
@@ -68,8 +68,10 @@ def test_heartbeat_reports_runs_that_moved_on_once(tmp_path):
         json.dumps({"epoch": 12, "epochs": 101, "loss": 1.3071, "epoch_seconds": 26.2}))
     (runs[1][1] / "progress.json").write_text(
         json.dumps({"epoch": 98, "epochs": 100, "loss": 4.0, "epoch_seconds": 10.0}))
-    (runs[2][1] / "progress.json").write_text("{}")
+    (runs[2][1] / "progress.json").write_text(json.dumps({"epoch": 1, "epochs": 2, "loss": 1.0,
+                                                           "epoch_seconds": 1.0}))
     (runs[2][1] / "done.json").write_text("{}")  # finished: its own line says so
+    (runs[4][1] / "progress.json").write_text("{}")  # fresh but malformed: skipped, no crash
     assert hb.lines() == [
         "[sweep] running pendulum icm_vae seed 0: epoch 12/101, 26 s/epoch, loss 1.307, "
         "about 39 min left",  # 89 epochs x 26.2 s
@@ -87,7 +89,9 @@ def test_sweep_prints_heartbeat_lines_while_a_run_trains(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     running = [ln for ln in lines if ln.startswith("[sweep] running pendulum icm_vae seed 0: epoch ")]
     assert running and all("/3, " in ln and ln.endswith(" left") for ln in running)
-    assert lines[-1].startswith("[sweep] 1/1 pendulum icm_vae seed 0: done in")
+    assert sum(ln.startswith("[sweep] 1/1 pendulum icm_vae seed 0: done in") for ln in lines) == 1
+    with pytest.raises(ValueError, match="positive"):
+        sweep([smoke()], tmp_path, scheduler="sync", heartbeat=0)
 
 
 def test_duplicate_runs_rejected(tmp_path):

@@ -66,6 +66,11 @@ def test_reuses_package_flow_and_prior(scm, data):
         m.loss_terms(torch.zeros(5, scm.obs_dim), None, 0.1, 1.0)
     with pytest.raises(ValueError, match="observations"):
         m.encode(torch.zeros(5, 3))
+    # the prior alone can be told another graph (theorem diagnosis); the flow keeps the model's
+    m = build(scm, SynthConfig(prior_graph="empty", **SMALL), data)
+    assert m.mechanism.graph == scm.graph and m.prior.graph.edges == [] and m.graph == scm.graph
+    m = build(scm, SynthConfig(graph="empty", prior_graph="true", **SMALL), data)
+    assert m.mechanism.graph.edges == [] and m.prior.graph == scm.graph
 
 
 def test_k_dims_per_block(scm):
@@ -161,6 +166,8 @@ def test_config_validation():
         SynthConfig(label_noise=-1.0).validate()
     with pytest.raises(ValueError, match="n_test"):
         SynthConfig(n_test=5).validate()
+    with pytest.raises(ValueError, match="prior_graph"):
+        SynthConfig(prior_graph="nope").validate()
 
 
 def test_counterfactuals_keep_non_descendants_and_are_read_exactly():

@@ -46,9 +46,9 @@ def test_unknown_graph_is_refused():
         theorem.scm_for("9-node")
 
 
-def test_supervised_ceiling_inverts_a_linear_mixing_and_matches_the_table_columns():
+def test_supervised_reference_inverts_a_linear_mixing_and_matches_the_table_columns():
     scm = theorem.scm_for("6-node", mixing_layers=0)  # x = z @ orthonormal rows: linear
-    per = theorem.supervised_ceiling(scm, seeds=[0], epochs=20, label="6-node")
+    per = theorem.supervised_reference(scm, seeds=[0], epochs=20, label="6-node")
     assert list(per["node"]) == scm.names and (per["model"] == "supervised").all()
     assert per["corr"].min() > 0.99, per
     assert list(per["role"]) == ["root", "root", "non-root", "non-root", "non-root", "non-root"]
