@@ -152,25 +152,31 @@ def theorem_table(folder: Path | str, _: str = "all") -> str:
 
 
 def diagnosis_table(folder: Path | str, _: str = "all") -> str:
-    """One row per condition of ``scripts/theorem_diagnosis.py`` (``diagnosis.csv``, one seed):
-    ICM-VAE's node mean and worst node, beside the supervised reference's under the same condition
-    (the same net, data and epochs trained on the true latents; — where not run)."""
+    """One row per condition of ``scripts/theorem_diagnosis.py`` (``diagnosis.csv``): ICM-VAE's
+    node mean and worst node, beside the supervised reference's under the same condition (the
+    same net, data and epochs trained on the true latents; — where not run). Over several seeds:
+    the mean ± std over seeds of each, and the seed count."""
     df = pd.read_csv(Path(folder) / "diagnosis.csv")
-    if df["seed"].nunique() > 1:
-        raise ValueError(f"{Path(folder) / 'diagnosis.csv'} mixes seeds {sorted(set(df['seed']))}")
-    g = df.groupby(["graph", "condition", "model"], sort=False)
-    stats = pd.DataFrame({"mean": g["corr"].mean(), "min": g["corr"].min(),
-                          "worst": df.loc[g["corr"].idxmin(), "node"].to_numpy()})
-    lines = ["| graph: condition | ICM-VAE: node mean | ICM-VAE: worst node "
-             "| supervised reference: mean / worst |", "|---|---|---|---|"]
-    rows = dict.fromkeys((gr, c) for gr, c, m in stats.index if m == "icm")
+    by_seed = df.groupby(["graph", "condition", "model", "seed"], sort=False)["corr"]
+    runs = pd.DataFrame({"mean": by_seed.mean(), "min": by_seed.min(),
+                         "worst": df.loc[by_seed.idxmin(), "node"].to_numpy()}).reset_index()
+    g = runs.groupby(["graph", "condition", "model"], sort=False)
+
+    def cell(stat: pd.Series) -> str:
+        return f"{stat.mean():.3f}" + (f" ± {stat.std():.3f}" if len(stat) > 1 else "")
+
+    lines = ["| graph: condition | seeds | ICM-VAE: node mean | ICM-VAE: worst node "
+             "| supervised reference: mean / worst |", "|---|---|---|---|---|"]
+    rows = dict.fromkeys((gr, c) for gr, c, m in g.groups if m == "icm")
     for graph, cond in sorted(rows, key=lambda gc: gc[0]):  # stable: file order within a graph
-        icm = stats.loc[(graph, cond, "icm")]
-        sup = (stats.loc[(graph, cond, "supervised")] if (graph, cond, "supervised") in stats.index
-               else None)
-        ref = "—" if sup is None else f"{sup['mean']:.3f} / {sup['min']:.3f}"
-        lines.append(f"| {graph}: {cond} | {icm['mean']:.3f} | {icm['min']:.3f} ({icm['worst']}) "
-                     f"| {ref} |")
+        icm = g.get_group((graph, cond, "icm"))
+        worst = ", ".join(dict.fromkeys(icm["worst"]))
+        ref = "—"
+        if (graph, cond, "supervised") in g.groups:
+            sup = g.get_group((graph, cond, "supervised"))
+            ref = f"{cell(sup['mean'])} / {cell(sup['min'])}"
+        lines.append(f"| {graph}: {cond} | {len(icm)} | {cell(icm['mean'])} | "
+                     f"{cell(icm['min'])} ({worst}) | {ref} |")
     return "\n".join(lines)
 
 
