@@ -311,6 +311,12 @@ def execute(src: Path, dst: Path, params: dict, name: str) -> None:
         err.close()
 
 
+def publish_dirs(profile: str) -> Path:
+    """Where --publish puts a profile's figures: the README's figures (figures/) come from the
+    paper profile; any other profile gets figures/<profile>/ so it never overwrites them."""
+    return FIGURES_DIR if profile == "paper" else FIGURES_DIR / profile
+
+
 def run(profile: str, out: Path | None = None, overrides: dict | None = None,
         only: list[str] | None = None, inplace: bool = False, publish: bool = False) -> Path:
     if inplace:
@@ -333,13 +339,14 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
     if inplace:
         return NOTEBOOKS_DIR
     if publish:
-        for sub, dest in (("results", RESULTS_DIR / profile), ("figures", FIGURES_DIR)):
+        figures = publish_dirs(profile)
+        for sub, dest in (("results", RESULTS_DIR / profile), ("figures", figures)):
             if (out / sub).exists():
                 dest.mkdir(parents=True, exist_ok=True)
                 for f in (out / sub).iterdir():
                     if f.is_file():
                         shutil.copy2(f, dest / f.name)
-        print(f"[reproduce] published tables to {RESULTS_DIR / profile} and figures to {FIGURES_DIR}")
+        print(f"[reproduce] published tables to {RESULTS_DIR / profile} and figures to {figures}")
     print(f"[reproduce] run folder: {out}")
     return out
 
@@ -355,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inplace", action="store_true",
                    help="execute the notebooks in place with their defaults (refresh stored outputs)")
     p.add_argument("--publish", action="store_true",
-                   help="copy the run's result tables into results/<profile>/ and its figures into figures/")
+                   help="copy the run's result tables into results/<profile>/ and its figures into "
+                        "figures/ (paper profile) or figures/<profile>/ (any other)")
     a = p.parse_args(argv)
     try:
         run(a.profile, a.out, _parse_set(a.set), a.only, a.inplace, a.publish)

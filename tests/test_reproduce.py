@@ -101,6 +101,30 @@ def test_relative_out_folder_is_made_absolute(monkeypatch, tmp_path):
     assert out == tmp_path / "rel" and seen[0]["RUN_DIR"] == str(tmp_path / "rel")
 
 
+@pytest.mark.parametrize("profile, figures_sub", [("paper", ""), ("official", "official")])
+def test_publish_keeps_the_papers_figures_apart_from_other_profiles(monkeypatch, tmp_path,
+                                                                     profile, figures_sub):
+    import papermill
+
+    def fake_notebook(src, dst, parameters, **k):  # what a notebook leaves in its run folder
+        run_dir = Path(parameters["RUN_DIR"])
+        (run_dir / "results").mkdir(exist_ok=True)
+        (run_dir / "results" / "table.csv").write_text("a\n1\n")
+        (run_dir / "figures" / "04_metrics.png").write_bytes(profile.encode())
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_notebook)
+    monkeypatch.setattr(rp, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(rp, "FIGURES_DIR", tmp_path / "figures")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "04_metrics.png").write_bytes(b"paper figure")
+    rp.run(profile, out=tmp_path / "run", only=["04_identifiability"], publish=True)
+    assert (tmp_path / "results" / profile / "table.csv").read_text() == "a\n1\n"
+    published = tmp_path / "figures" / figures_sub / "04_metrics.png"
+    assert published.read_bytes() == profile.encode()
+    if profile != "paper":  # the README's figure is untouched
+        assert (tmp_path / "figures" / "04_metrics.png").read_bytes() == b"paper figure"
+
+
 # ---------------------------------------------------------------- the CausalCircuit profile
 CIRCUIT_NOTEBOOKS = ["03_training", "04_identifiability", "05_counterfactuals"]
 
