@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import controls
+from . import controls, health
 from .analysis import mean_std, summary_table, wide_summary
 from .misspec import GRAPH_KINDS
 from .models import MODEL_NAMES
@@ -205,6 +205,35 @@ def collapse_table(folder: Path | str, dataset: str) -> str:
     return "\n".join(lines)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:02.0f} min"
+
+
+def health_report(folder: Path | str, dataset: str) -> str:
+    """One row per run of ``training_health.csv`` (``python -m icm_utils.health``): its measured
+    time and whether (and at which epoch) its reconstruction diverged for good."""
+    df = pd.read_csv(Path(folder) / "training_health.csv")
+    df = df[df["dataset"] == dataset]
+    if df.empty:
+        raise ValueError(f"{Path(folder) / 'training_health.csv'} has no rows for {dataset!r}")
+    lines = ["| model | seed | epochs | time | median s / epoch | best reconstruction (epoch) | "
+             "final reconstruction | diverged at epoch |", "|" + "---|" * 8]
+    for r in df.itertuples():
+        div = "—" if pd.isna(r.diverged_at) else f"**{int(r.diverged_at)}**"
+        lines.append(_row(r.model, [str(r.seed), str(r.epochs), _duration(r.seconds),
+                                    f"{r.median_epoch_seconds:.1f}",
+                                    f"{r.best_rec:.2f} ({r.best_epoch})", f"{r.final_rec:.2f}", div]))
+    total = df["seconds"].sum()
+    lines.append(f"\n*{len(df)} run(s), {_duration(total)} of training in all; reconstruction: "
+                 f"the official per-image term; diverged: from that epoch on it stays above "
+                 f"{health.FACTOR:g}x its best before.*")
+    return "\n".join(lines)
+
+
 TABLES = {
     "identifiability": identifiability_table,
     "counterfactual": counterfactual_table,
@@ -216,6 +245,7 @@ TABLES = {
     "theorem": theorem_table,
     "theorem_diagnosis": diagnosis_table,
     "collapse": collapse_table,
+    "training_health": health_report,
 }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError
+from .health import diverged_at
 from .train import (
     TrainConfig,
     fit,
@@ -152,7 +153,8 @@ def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,
     save_history(history, rd / "history.csv")
     summary = {**_ident(cfg), "status": "done", "run_dir": str(rd),
                "seconds": round(time.perf_counter() - t0, 2),
-               "final_loss": history[-1]["loss"] if history else float("nan")}
+               "final_loss": history[-1]["loss"] if history else float("nan"),
+               "diverged_at": diverged_at([h.get("rec", float("nan")) for h in history])}
     write_json(rd / "done.json", {"train": cfg.to_dict(), "summary": summary})
     return summary
 
@@ -337,6 +339,8 @@ def _report(i: int, n: int, r: dict) -> None:
 
     if r["status"] == "done":
         how = f"done in {r['seconds']:.0f} s, final loss {r['final_loss']:.4g}"
+        if r.get("diverged_at"):
+            how += f"; DIVERGED at epoch {r['diverged_at']} (python -m icm_utils.health)"
     elif r["status"] == "failed":
         how = f"FAILED ({r['error']}); traceback in {r['run_dir']}/error.txt"
     else:

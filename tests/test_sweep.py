@@ -45,6 +45,18 @@ def test_failed_run_is_reported_and_others_kept(tmp_path, capsys):
     assert is_done(tmp_path, good) and not is_done(tmp_path, bad)
 
 
+def test_a_diverged_run_says_so_in_its_line(capsys):
+    from icm_utils.sweep import _report
+
+    base = {"status": "done", "dataset": "pendulum", "model": "icm_vae", "seed": 2,
+            "seconds": 980.0, "final_loss": 13.9}
+    _report(3, 6, {**base, "diverged_at": 23})
+    _report(4, 6, {**base, "diverged_at": None})
+    bad, good = capsys.readouterr().out.splitlines()
+    assert bad.endswith("final loss 13.9; DIVERGED at epoch 23 (python -m icm_utils.health)")
+    assert good.endswith("final loss 13.9")
+
+
 def test_changed_config_is_not_skipped(tmp_path):
     cfg = smoke()
     train_run(cfg, tmp_path, progress=False)
