@@ -3,7 +3,7 @@
     python -m icm_utils.reproduce --profile smoke            # seconds per notebook (CI)
     python -m icm_utils.reproduce --profile default          # the README's main job (~1 h 40 min, 2 cores)
     python -m icm_utils.reproduce --profile paper --publish  # everything, 3 seeds (~5 h, 2 cores)
-    python -m icm_utils.reproduce --profile official --publish  # the official protocol (~4 h)
+    python -m icm_utils.reproduce --profile official --publish  # the official protocol (~1 h 45 min)
     python -m icm_utils.reproduce --profile circuit --set CIRCUIT_DIR=/data/causal_circuit
                                                              # CausalCircuit (docs/circuit.md; GPU)
 
