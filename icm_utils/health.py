@@ -40,6 +40,14 @@ def diverged_at(rec: Sequence[float], factor: float = FACTOR) -> int | None:
     return int(hit[0]) + 2 if hit.size else None
 
 
+def run_divergence(run_dir: Path | str) -> int | None:
+    """A finished run's divergence epoch from its ``history.csv``; None if none or unreadable."""
+    try:
+        return diverged_at(pd.read_csv(Path(run_dir) / "history.csv")["rec"])
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def run_health(history: pd.DataFrame) -> dict:
     """One run's row (without its ident): epochs, measured seconds, best and final
     reconstruction, the divergence epoch (None if none)."""

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError
-from .health import diverged_at
+from .health import diverged_at, run_divergence
 from .train import (
     TrainConfig,
     fit,
@@ -133,7 +133,8 @@ def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,
     cfg.validate()
     rd = run_dir_for(root, cfg)
     if is_done(root, cfg):
-        return {**_ident(cfg), "status": "skipped", "run_dir": str(rd)}
+        return {**_ident(cfg), "status": "skipped", "run_dir": str(rd),
+                "diverged_at": run_divergence(rd)}
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
@@ -339,12 +340,12 @@ def _report(i: int, n: int, r: dict) -> None:
 
     if r["status"] == "done":
         how = f"done in {r['seconds']:.0f} s, final loss {r['final_loss']:.4g}"
-        if r.get("diverged_at"):
-            how += f"; DIVERGED at epoch {r['diverged_at']} (python -m icm_utils.health)"
     elif r["status"] == "failed":
         how = f"FAILED ({r['error']}); traceback in {r['run_dir']}/error.txt"
     else:
         how = "finished earlier, skipped"
+    if r.get("diverged_at"):
+        how += f"; DIVERGED at epoch {r['diverged_at']} (python -m icm_utils.health)"
     tqdm.write(f"[sweep] {i}/{n} {r['dataset']} {r['model']} seed {r['seed']}: {how}")
 
 

@@ -52,9 +52,22 @@ def test_a_diverged_run_says_so_in_its_line(capsys):
             "seconds": 980.0, "final_loss": 13.9}
     _report(3, 6, {**base, "diverged_at": 23})
     _report(4, 6, {**base, "diverged_at": None})
-    bad, good = capsys.readouterr().out.splitlines()
+    _report(5, 6, {**base, "status": "skipped", "diverged_at": 23})
+    bad, good, skipped = capsys.readouterr().out.splitlines()
     assert bad.endswith("final loss 13.9; DIVERGED at epoch 23 (python -m icm_utils.health)")
     assert good.endswith("final loss 13.9")
+    assert skipped.endswith("skipped; DIVERGED at epoch 23 (python -m icm_utils.health)")
+
+
+def test_a_skipped_run_reads_its_divergence_from_its_history(tmp_path):
+    cfg = smoke()
+    assert train_run(cfg, tmp_path, progress=False)["diverged_at"] is None
+    rd = run_dir_for(tmp_path, cfg)
+    assert train_run(cfg, tmp_path, progress=False) == {
+        "dataset": "pendulum", "model": "icm_vae", "seed": cfg.seed, "status": "skipped",
+        "run_dir": str(rd), "diverged_at": None}
+    pd.DataFrame({"rec": [3.0, 1.0, 5.0]}).to_csv(rd / "history.csv", index=False)
+    assert train_run(cfg, tmp_path, progress=False)["diverged_at"] == 3
 
 
 def test_changed_config_is_not_skipped(tmp_path):
