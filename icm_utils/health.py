@@ -25,6 +25,11 @@ COLUMNS = ["dataset", "model", "seed", "epochs", "seconds", "median_epoch_second
            "best_epoch", "final_rec", "diverged_at"]
 
 
+def duration(seconds: float) -> str:
+    """A time as the sweep's lines print it: "78 s" under 90 s, else whole minutes "42 min"."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def diverged_at(rec: Sequence[float], factor: float = FACTOR) -> int | None:
     """The first epoch (1-based) from which the reconstruction stays above ``factor`` x its best
     value before that epoch until the end of training; None if the run ends within that bound.

@@ -206,10 +206,9 @@ def collapse_table(folder: Path | str, dataset: str) -> str:
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
+    """The sweep's format (health.duration), with hours from 90 min on."""
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
+        return health.duration(seconds)
     return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:02.0f} min"
 
 

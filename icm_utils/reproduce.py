@@ -311,7 +311,7 @@ def execute(src: Path, dst: Path, params: dict, name: str) -> None:
         err.close()
 
 
-def publish_dirs(profile: str) -> Path:
+def publish_figures_dir(profile: str) -> Path:
     """Where --publish puts a profile's figures: the README's figures (figures/) come from the
     paper profile; any other profile gets figures/<profile>/ so it never overwrites them."""
     return FIGURES_DIR if profile == "paper" else FIGURES_DIR / profile
@@ -339,7 +339,7 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
     if inplace:
         return NOTEBOOKS_DIR
     if publish:
-        figures = publish_dirs(profile)
+        figures = publish_figures_dir(profile)
         for sub, dest in (("results", RESULTS_DIR / profile), ("figures", figures)):
             if (out / sub).exists():
                 dest.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError
-from .health import diverged_at, run_divergence
+from .health import diverged_at, duration, run_divergence
 from .train import (
     TrainConfig,
     fit,
@@ -319,7 +319,7 @@ class Heartbeat:
                 epoch, epochs, secs, loss = (pr[k] for k in ("epoch", "epochs", "epoch_seconds",
                                                              "loss"))
                 line = (f"[sweep] running {name}: epoch {epoch}/{epochs}, {secs:.0f} s/epoch, "
-                        f"loss {loss:.4g}, about {_duration((epochs - epoch) * secs)} left")
+                        f"loss {loss:.4g}, about {duration((epochs - epoch) * secs)} left")
             except (OSError, ValueError, KeyError, TypeError):  # not started yet, or not ours
                 continue
             if self.seen.get(Path(rd)) == epoch:
@@ -327,10 +327,6 @@ class Heartbeat:
             self.seen[Path(rd)] = epoch
             out.append(line)
         return out
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def _report(i: int, n: int, r: dict) -> None:
