@@ -23,7 +23,16 @@ from .mechanisms import CausalFlow, LinearSCM
 from .model_base import CausalModel
 from .nets import ConvEncoder, OfficialMLPEncoder, bernoulli_nll
 from .prior import CausalPrior, LabelMeanPrior
-from .recipes import DEFAULT_RECIPE, RECIPE_FIELDS, TERMS, Recipe, get_recipe, warmup
+from .independence import noise_dependence
+from .recipes import (
+    DEFAULT_RECIPE,
+    DEFAULT_WEIGHTS,
+    RECIPE_FIELDS,
+    TERMS,
+    Recipe,
+    get_recipe,
+    warmup,
+)
 
 __all__ = ["MODEL_NAMES", "TERMS", "CausalModel", "build_model", "model_from_config", "warmup"]
 
@@ -87,7 +96,25 @@ class ICMVAE(CausalModel):
             if u is not None:
                 self.check_labels(u, x.shape[0])
             kl_prior = torch.zeros_like(rec)
-        return {"rec": rec, "kl_eps": kl_eps, "logdet": logdet, "kl_prior": kl_prior}
+        parts = {"rec": rec, "kl_eps": kl_eps, "logdet": logdet, "kl_prior": kl_prior}
+        if self.prior is not None and x.shape[0] >= 4:
+            parts["indep"] = self.noise_dependence(eps, z, u).expand_as(rec)
+        return parts
+
+    def noise_dependence(self, eps: Tensor, z: Tensor, u: Tensor) -> Tensor:
+        """The recipe's dependence of each non-root noise block on its parents (a batch scalar;
+        ``independence``). Logged for every labelled flow model; trained on (weighted by beta
+        times ``recipe.independence``) only when that weight is positive."""
+        r = self.recipe
+        causes = self.prior.normalise(u) if r.independence_of == "labels" else z.detach()
+        parents = [self.graph.parents(i) for i in range(self.n)]
+        with torch.set_grad_enabled(torch.is_grad_enabled() and r.independence > 0):
+            return noise_dependence(eps, causes, parents, r.independence_measure)
+
+    @property
+    def loss_weights(self) -> Mapping[str, tuple[str, float]]:
+        lam = self.recipe.independence
+        return {**DEFAULT_WEIGHTS, "indep": ("beta", lam)} if lam > 0 else DEFAULT_WEIGHTS
 
     def counterfactual(self, x: Tensor, do: Mapping, units: str = "label") -> tuple[Tensor, Tensor]:
         """Abduction (eps from x), action (do on the mechanism), prediction (flow, decode)."""
@@ -196,8 +223,10 @@ def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, labe
     flow_kw = {"hidden": hp["hidden"], "affine_bound": recipe.flow_bound}
     if kind == "spline":
         flow_kw.update(bins=hp["bins"], bound=hp["bound"])
+    prior_graph = graph if recipe.prior_parents == "graph" else CausalGraph(graph.names)
     prior = None if name == "icm_vae_noprior" else CausalPrior(
-        graph, k, label_mean, label_std, kind=kind, **flow_kw)
+        prior_graph, k, label_mean, label_std, kind=kind,
+        **{**flow_kw, "affine_bound": recipe.prior_flow_bound})
     return ICMVAE(*args, mechanism=CausalFlow(graph, k, kind=kind, **flow_kw), prior=prior)
 
 

@@ -25,12 +25,15 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
+from .independence import MEASURES as INDEPENDENCE_MEASURES
+from .independence import TARGETS as INDEPENDENCE_TARGETS
 from .mechanisms import AFFINE_BOUNDS as FLOW_BOUNDS
 from .nets import DECODER_KINDS as DECODERS
 
 RECONSTRUCTIONS = ("width", "sum")
 WARMUPS = ("official", "linear", "none")
 LABEL_SCALINGS = ("official", "learned")
+PRIOR_PARENTS = ("graph", "none")
 
 # The official code's fixed label scaling u_hat = (u - a) / b, converted to this workbook's label
 # units. Pendulum: the official a, b act on the peers' file-name integers: angle index i (theta =
@@ -62,18 +65,32 @@ class Recipe:
     label_scaling: str  # "official": fixed constants per dataset; "learned": training mean/std
     alpha_max: float = 0.1  # final weights of the warm-up (official 0.1 and 1.2); a run's
     beta_max: float = 1.2  # TrainConfig.alpha_max/beta_max override them
+    # Beyond the paper (docs/counterfactuals.md); the defaults keep the official behaviour.
+    prior_bound: str = "same"  # the prior flow's bound: "same" as flow_bound, or one of FLOW_BOUNDS
+    prior_parents: str = "graph"  # "graph": m_i depends on z_pa(i) (official); "none": on u_i alone
+    independence: float = 0.0  # weight of the noise-independence penalty, on top of beta
+    independence_of: str = "labels"  # eps_k made independent of its parents' "labels" or "latents"
+    independence_measure: str = "cka_floor"  # independence.MEASURES
 
     def __post_init__(self):
-        for w in ("alpha_max", "beta_max"):
+        for w in ("alpha_max", "beta_max", "independence"):
             v = getattr(self, w)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf:
                 raise ValueError(f"recipe {w} must be a finite number >= 0, got {v!r}")
         for field, allowed in (("reconstruction", RECONSTRUCTIONS), ("flow_bound", FLOW_BOUNDS),
                                ("decoder", DECODERS), ("warmup", WARMUPS),
-                               ("label_scaling", LABEL_SCALINGS)):
+                               ("label_scaling", LABEL_SCALINGS),
+                               ("prior_bound", ("same",) + FLOW_BOUNDS),
+                               ("prior_parents", PRIOR_PARENTS),
+                               ("independence_of", INDEPENDENCE_TARGETS),
+                               ("independence_measure", INDEPENDENCE_MEASURES)):
             if getattr(self, field) not in allowed:
                 raise ValueError(f"recipe {field} must be one of {allowed}, "
                                  f"got {getattr(self, field)!r}")
+
+    @property
+    def prior_flow_bound(self) -> str:
+        return self.flow_bound if self.prior_bound == "same" else self.prior_bound
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -83,6 +100,12 @@ RECIPES: dict[str, Recipe] = {
     "official": Recipe("official", "width", "sigmoid", "mean", "official", "official"),
     "official_joint": Recipe("official_joint", "width", "sigmoid", "joint", "official", "official"),
     "elbo": Recipe("elbo", "sum", "tanh", "joint", "linear", "learned"),
+    # beyond the paper (docs/counterfactuals.md): official_joint whose mechanism may shift a child
+    # freely, whose prior ties each block to its own label only, and whose abducted noise is made
+    # independent of its parents' labels
+    "independent_noise": Recipe("independent_noise", "width", "scale", "joint", "official",
+                                "official", prior_bound="sigmoid", prior_parents="none",
+                                independence=1.0),
 }
 DEFAULT_RECIPE = "official_joint"
 # recipe fields a run may override one by one (ablations), e.g. hparams={"decoder": "joint"};
@@ -155,11 +178,12 @@ def reconstruction_scale(x_shape, recipe: Recipe) -> float:
     return 1.0 / math.prod(int(s) for s in x_shape[1:-1])
 
 
-# (weight name, sign) of each loss part; a model may declare its own (beta_vae weighs its
-# posterior KL by beta). Parts not listed are reported but not trained on.
+# (weight name, factor) of each loss part; a model may declare its own (beta_vae weighs its
+# posterior KL by beta; a recipe with an independence penalty adds ("beta", independence) for
+# "indep"). Parts not listed are reported but not trained on.
 DEFAULT_WEIGHTS: dict[str, tuple[str, float]] = {
     "kl_eps": ("alpha", 1.0), "logdet": ("alpha", -1.0), "kl_prior": ("beta", 1.0)}
-TERMS = ("rec", "kl_eps", "logdet", "kl_prior")
+TERMS = ("rec", "kl_eps", "logdet", "kl_prior", "indep")
 
 
 def objective(parts: Mapping[str, Tensor], alpha: float, beta: float, rec_scale: float = 1.0,
@@ -174,5 +198,5 @@ def objective(parts: Mapping[str, Tensor], alpha: float, beta: float, rec_scale:
     for term, (name, sign) in weights.items():
         loss = loss + sign * w[name] * parts[term]
     out = {"loss": loss.mean(), "rec": rec.mean()}
-    out.update({t: parts[t].mean() for t in TERMS if t != "rec"})
+    out.update({t: parts[t].mean() for t in TERMS if t != "rec" and t in parts})
     return out
