@@ -1,7 +1,7 @@
 """icm_utils: the computing half of the ICM-VAE workbook (the notebooks explain, this computes)."""
-from .graph import CIRCUIT_GRAPH, FLOW_GRAPH, PENDULUM_GRAPH, CausalGraph, GraphError
-from .paths import DATA_DIR, FIGURES_DIR, PROJECT_ROOT, RESULTS_DIR, RUNS_DIR
-from .utils import auto_device, seed_everything
+from icm_utils.core.paths import DATA_DIR, FIGURES_DIR, PROJECT_ROOT, RESULTS_DIR, RUNS_DIR
+from icm_utils.core.utils import auto_device, seed_everything
+from icm_utils.data.graph import CIRCUIT_GRAPH, FLOW_GRAPH, PENDULUM_GRAPH, CausalGraph, GraphError
 
 __version__ = "0.1.0"
 __all__ = [

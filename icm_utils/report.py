@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import controls, health
-from .analysis import mean_std, summary_table, wide_summary
-from .misspec import GRAPH_KINDS
-from .models import MODEL_NAMES
-from .paths import PROJECT_ROOT
+from icm_utils.core.paths import PROJECT_ROOT
+from icm_utils.data.graph import GRAPH_KINDS
+from icm_utils.evaluation import controls
+from icm_utils.evaluation.analysis import mean_std, summary_table, wide_summary
+from icm_utils.evaluation.counterfactual import role_summary
+from icm_utils.model.models import MODEL_NAMES
+from icm_utils.training import health
 
 README = PROJECT_ROOT / "README.md"
 # block-level scores in the README's column order; non-discriminative ones are marked as such
@@ -97,8 +99,6 @@ def counterfactual_table(folder: Path | str, dataset: str, prefix: str = "counte
     block-movement robustness, mean ± std over seeds, beside the simulator and do-nothing rows.
     Reads ``<prefix>_summary_<dataset>.csv`` (one row per model and seed), else the per-unit
     ``<prefix>_scores_<dataset>.csv``; robustness from ``<prefix>_robustness_<dataset>.csv``."""
-    from .counterfactual import role_summary
-
     folder = Path(folder)
     path = folder / f"{prefix}_summary_{dataset}.csv"
     summ = (pd.read_csv(path) if path.exists()
@@ -131,7 +131,7 @@ def counterfactual_table(folder: Path | str, dataset: str, prefix: str = "counte
 def theorem_table(folder: Path | str, _: str = "all") -> str:
     """Per graph: ICM-VAE's node mean and worst node (mean ± std over seeds, 3 decimals, the
     worst nodes named), the no-prior ablation's, the nulls' node mean and the oracle's, from the
-    theorem check's ``per_node.csv`` (``python -m icm_utils.theorem``)."""
+    theorem check's ``per_node.csv`` (``python -m icm_utils.studies.theorem``)."""
     per = pd.read_csv(Path(folder) / "per_node.csv")
     by_seed = per.groupby(["graph", "model", "seed"])["corr"]
     stats = pd.DataFrame({"mean": by_seed.mean(), "min": by_seed.min(),
@@ -181,7 +181,7 @@ def diagnosis_table(folder: Path | str, _: str = "all") -> str:
 
 
 def collapse_table(folder: Path | str, dataset: str) -> str:
-    """One row per flow run (``collapse.csv``, ``python -m icm_utils.collapse``) with its block
+    """One row per flow run (``collapse.csv``, ``python -m icm_utils.studies.collapse``) with its block
     DCI from the identifiability table, after the oracle, linear-null and constant-code rows."""
     folder = Path(folder)
     df = pd.read_csv(folder / "collapse.csv")
@@ -205,6 +205,44 @@ def collapse_table(folder: Path | str, dataset: str) -> str:
     return "\n".join(lines)
 
 
+def causal_cf_table(folder: Path | str, dataset: str) -> str:
+    """The counterfactual ablation (``studies.cf_ablation``): per row, block DCI and own-factor
+    R² beside the oracle and the best null, then the factor error by role for interventions on
+    roots and on caused variables (label std, lower is better), mean ± std over seeds, beside
+    the do-nothing and simulator rows. Reads ``identifiability_tidy.csv`` and the per-unit
+    ``counterfactual_scores.csv`` (split by seed here)."""
+    folder = Path(folder)
+    tidy = pd.read_csv(folder / "identifiability_tidy.csv", dtype={"seed": str})
+    tidy = tidy[tidy["dataset"] == dataset]
+    scores = pd.read_csv(folder / "counterfactual_scores.csv")
+    scores = scores[scores["dataset"] == dataset]
+    if tidy.empty or scores.empty:
+        raise ValueError(f"{folder} has no rows for {dataset!r}")
+    per_seed = role_summary(scores, by_target=True)
+    head = ["model", "seeds", "block DCI", "own-factor R²", "root: intervened", "root: descendants",
+            "root: non-desc.", "non-root: intervened", "non-root: descendants", "non-root: non-desc."]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    ident = tidy[tidy["metric"].isin(["dci_disentanglement", "own_factor_r2"])]
+    keep = [m for m in ident["model"].unique()
+            if not controls.is_control(m) or m in ("control:oracle", "control:null_linear")]
+    order = [m for m in CONTROL_ORDER if m in set(keep) | set(per_seed["model"])]
+    order += [m for m in dict.fromkeys([*keep, *per_seed["model"]]) if m not in order]
+    for model in order:
+        i = ident[ident["model"] == model]
+        r = per_seed[(per_seed["model"] == model) & (per_seed["intervened_on"] == "root")]
+        n = per_seed[(per_seed["model"] == model) & (per_seed["intervened_on"] == "non-root")]
+        seeds = per_seed.loc[per_seed["model"] == model, "seed"].nunique()
+        cells = [str(seeds) if seeds and not controls.is_control(model) else "—",
+                 _cell(i.loc[i["metric"] == "dci_disentanglement", "value"]),
+                 _cell(i.loc[i["metric"] == "own_factor_r2", "value"])]
+        cells += [_cell(r[c]) if c in r else "—" for c in ROLES]
+        cells += [_cell(n[c]) if c in n else "—" for c in ROLES]
+        lines.append(_row(model, cells))
+    lines.append(f"\n*{dataset}, 64 px, 30 epochs; ± is the standard deviation over seeds; — where "
+                 f"a role does not occur (Pendulum's caused variables have no descendants).*")
+    return "\n".join(lines)
+
+
 def _duration(seconds: float) -> str:
     """The sweep's format (health.duration), with hours from 90 min on."""
     if seconds < 5400:
@@ -213,7 +251,7 @@ def _duration(seconds: float) -> str:
 
 
 def health_report(folder: Path | str, dataset: str) -> str:
-    """One row per run of ``training_health.csv`` (``python -m icm_utils.health``): its measured
+    """One row per run of ``training_health.csv`` (``python -m icm_utils.training.health``): its measured
     time and whether (and at which epoch) its reconstruction diverged for good."""
     df = pd.read_csv(Path(folder) / "training_health.csv")
     df = df[df["dataset"] == dataset]
@@ -245,6 +283,7 @@ TABLES = {
     "theorem_diagnosis": diagnosis_table,
     "collapse": collapse_table,
     "training_health": health_report,
+    "causal_cf": causal_cf_table,
 }
 
 

@@ -20,12 +20,18 @@ import sys
 import time
 from pathlib import Path
 
-from .paths import FIGURES_DIR, NOTEBOOKS_DIR, RESULTS_DIR, RUNS_DIR
+from icm_utils.core.paths import FIGURES_DIR, NOTEBOOKS_DIR, RESULTS_DIR, RUNS_DIR
+from icm_utils.data.circuit import LAYOUT, check_folder
+from icm_utils.data.circuit_data import CIRCUIT_MODES
+from icm_utils.data.graph import GRAPH_KINDS
+from icm_utils.model.models import MODEL_NAMES
+from icm_utils.model.recipes import RECIPES
+from icm_utils.training.config import DATASETS
 
 NOTEBOOKS = ("01_data", "02_model", "03_training", "04_identifiability", "05_counterfactuals",
              "06_misspecification")
 
-_ALL_MODELS = ["icm_vae", "icm_vae_spline", "icm_vae_noprior", "beta_vae", "causal_vae"]
+_ALL_MODELS = list(MODEL_NAMES)
 _KEY_MODELS = ["icm_vae", "icm_vae_noprior", "beta_vae", "causal_vae"]
 # ICM-VAE told each graph of misspec.GRAPH_KINDS; the `true` run is 04's, reused
 _MISSPEC = {"DATASET": "pendulum", "EPOCHS": 30, "N_TRAIN": None, "RESOLUTION": 64,
@@ -138,11 +144,6 @@ def _pos_int(v, allow_none=False) -> bool:
 
 def check_parameters(params: dict) -> dict:
     """Validate parameter values by name; raise one ParameterError listing every problem."""
-    from .misspec import GRAPH_KINDS
-    from .models import MODEL_NAMES
-    from .recipes import RECIPES
-    from .train import DATASETS
-
     errs = []
     for k, v in params.items():
         if k in ("EPOCHS", "RESOLUTION", "K", "N_SAMPLES", "N_UNITS", "SYNTH_EPOCHS", "BATCH_SIZE",
@@ -187,15 +188,12 @@ def check_parameters(params: dict) -> dict:
 def _circuit_errors(params: dict) -> list[str]:
     """CIRCUIT_DIR and CIRCUIT_MODE, checked when the notebook's datasets include circuit: the
     folder's files are checked from their headers, before any notebook runs."""
-    from .circuit import LAYOUT, check_folder
-    from .circuit_data import MODES
-
     datasets = [params["DATASET"]] if "DATASET" in params else list(params.get("DATASETS") or [])
     if "circuit" not in datasets:
         return []
     errs = []
-    if params.get("CIRCUIT_MODE", "grid") not in MODES:
-        errs.append(f"CIRCUIT_MODE must be one of {MODES}, got {params['CIRCUIT_MODE']!r}")
+    if params.get("CIRCUIT_MODE", "grid") not in CIRCUIT_MODES:
+        errs.append(f"CIRCUIT_MODE must be one of {CIRCUIT_MODES}, got {params['CIRCUIT_MODE']!r}")
     folder = params.get("CIRCUIT_DIR")
     if not folder:
         return errs + [f"dataset 'circuit' needs CIRCUIT_DIR=<folder> (--set CIRCUIT_DIR=...), the "

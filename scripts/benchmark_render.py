@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import icm_utils.pendulum as pend  # noqa: E402
+import icm_utils.data.pendulum as pend  # noqa: E402
 
 
 def draw_mpl(ax, label) -> None:

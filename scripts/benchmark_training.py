@@ -1,7 +1,8 @@
 """Training speed: seconds per epoch, images per second and peak memory per model and dataset,
-against a model of the official code's size (MLP encoder 4*96*96->900->300->32, four MLP
-decoders 4->300->300->1024->4*96*96, RGBA input, same flow, prior and loss) on the same data
-and batch size.
+against the official code's architecture (the package's icm_vae with arch="official": MLP
+encoder 3*r*r->900->300->32, four MLP decoders 4->300->300->1024->3*r*r, recipe official) on the
+same data and batch size. Every row times the package's own model and loss (``loss_terms``); the
+official code reads RGBA (an opaque alpha channel), a third more input than this RGB one.
 
     python scripts/benchmark_training.py                       # 96 px, Pendulum, all models
     python scripts/benchmark_training.py --datasets pendulum flow --resolution 64
@@ -23,46 +24,20 @@ import time
 OFFICIAL = "official_size"
 
 
-def official_reference(graph, k, label_mean, label_std, resolution):
-    """The official architecture's sizes around this package's flow and prior (benchmark only)."""
-    from torch import nn
-
-    from icm_utils.mechanisms import CausalFlow
-    from icm_utils.nets import OfficialMLPDecoder, OfficialMLPEncoder, bernoulli_nll
-    from icm_utils.prior import CausalPrior
-    from icm_utils.recipes import RECIPES, objective, reconstruction_scale
-
-    class Reference(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.enc = OfficialMLPEncoder(resolution, 4, graph.n * k)
-            self.flow = CausalFlow(graph, k, "affine")
-            self.prior = CausalPrior(graph, k, label_mean, label_std)
-            self.dec = OfficialMLPDecoder(graph.n, k, resolution, 4)
-
-        def loss_terms(self, x, u, alpha, beta):  # the package's one objective, official recipe
-            eps = self.enc(x)[:, : graph.n * k].reshape(-1, graph.n, k)
-            z, logdet = self.flow(eps)
-            parts = {"rec": bernoulli_nll(self.dec(z), x), "kl_eps": 0.5 * eps.pow(2).sum((1, 2)),
-                     "logdet": logdet, "kl_prior": self.prior.kl(z, u)}
-            return objective(parts, alpha, beta, reconstruction_scale(x.shape, RECIPES["official"]))
-
-    return Reference()
-
-
 def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int,
         recipe: str = "official") -> dict:
     import torch
 
-    from icm_utils.datasets import load_dataset
-    from icm_utils.models import build_model
+    from icm_utils.data.datasets import load_dataset
+    from icm_utils.data.images import to_float_images
+    from icm_utils.model.models import build_model
 
     torch.manual_seed(0)
     ds = load_dataset(dataset, resolution=resolution)
     mean, std = ds.label_stats()
-    channels = 3
     if model == OFFICIAL:
-        net, channels = official_reference(ds.graph, 4, mean, std, resolution), 4
+        net = build_model("icm_vae", ds.graph, resolution, label_mean=mean, label_std=std,
+                          recipe="official", arch="official")
     else:
         net = build_model(model, ds.graph, resolution, label_mean=mean, label_std=std,
                           recipe=recipe)
@@ -74,9 +49,7 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
     times = []
     for step in range(batches + 2):
         b = idx[torch.randint(len(idx), (batch_size,))]
-        x = images[b].float() / 255
-        if channels == 4:  # the official code trains on RGBA PNGs (alpha always 1)
-            x = torch.cat([x, torch.ones_like(x[:, :1])], 1)
+        x = to_float_images(images[b])
         t0 = time.perf_counter()
         loss = net.loss_terms(x, labels[b], alpha=0.1, beta=1.2)["loss"]
         opt.zero_grad()
@@ -87,7 +60,7 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
     per_batch = sum(times) / len(times)
     epoch = per_batch * -(-len(idx) // batch_size)
     return {"dataset": dataset, "model": model,
-            "recipe": "official (reference)" if model == OFFICIAL else recipe,
+            "recipe": "official" if model == OFFICIAL else recipe,
             "resolution": resolution,
             "params_M": round(n_params / 1e6, 2), "s_per_epoch": round(epoch, 1),
             "images_per_s": round(batch_size / per_batch, 1),
@@ -95,7 +68,7 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
 
 
 def main() -> None:
-    from icm_utils.models import MODEL_NAMES
+    from icm_utils.model.models import MODEL_NAMES
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", nargs="+", default=["pendulum"])
@@ -104,7 +77,7 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--recipes", nargs="+", default=["official"],
-                   help="training recipes (icm_utils.recipes.RECIPES) to time each model under")
+                   help="training recipes (icm_utils.model.recipes.RECIPES) to time each model under")
     p.add_argument("--one", nargs=3, metavar=("DATASET", "MODEL", "RECIPE"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:

@@ -22,12 +22,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from icm_utils.paths import RUNS_DIR
+from icm_utils.core.paths import RUNS_DIR
 
 
 def parse_variant(text: str) -> tuple[str, dict, dict]:
     """'name:k=v,k2=v2' -> (name, TrainConfig overrides, hparams)."""
-    from icm_utils.train import TrainConfig
+    from icm_utils.training.config import TrainConfig
 
     name, _, rest = text.partition(":")
     if not name or "/" in name:
@@ -44,8 +44,8 @@ def parse_variant(text: str) -> tuple[str, dict, dict]:
         except (ValueError, SyntaxError):
             pass  # a bare string such as official
         (cfg if k in fields else hp)[k] = v
-    from icm_utils.models import HPARAM_DEFAULTS
-    from icm_utils.recipes import RECIPE_FIELDS
+    from icm_utils.model.models import HPARAM_DEFAULTS
+    from icm_utils.model.recipes import RECIPE_FIELDS
 
     unknown = sorted(set(hp) - set(HPARAM_DEFAULTS) - set(RECIPE_FIELDS))
     if unknown:
@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                         "DIR/collapse.csv (the README's report blocks read them)")
     a = p.parse_args(argv)
 
-    from icm_utils.analysis import evaluate_runs, summary_table, wide_summary
-    from icm_utils.sweep import train_run
-    from icm_utils.train import TrainConfig
+    from icm_utils.evaluation.analysis import evaluate_runs, summary_table, wide_summary
+    from icm_utils.training.config import TrainConfig
+    from icm_utils.training.runs import train_run
 
     try:
         variants = [parse_variant(v) for v in a.variant]
@@ -123,7 +123,7 @@ def publish(plans: dict, out: Path, tidy, dest: Path) -> None:
     the model column holds the variant name, as in the tidy scores)."""
     import pandas as pd
 
-    from icm_utils import collapse
+    from icm_utils.studies import collapse
 
     dest.mkdir(parents=True, exist_ok=True)
     tidy.to_csv(dest / "identifiability_tidy.csv", index=False)
@@ -144,31 +144,28 @@ def counterfactual_table(plans: dict, out: Path, n_units: int, probe_epochs: int
     MSE) of every variant and seed, with the do-nothing and simulator controls, on the same
     held-out units, read by one probe (``probe.fit_probe``: observational and
     interventional training images; trained once per dataset and resolution, cached in OUT)."""
-    import pandas as pd
     import torch
 
-    from icm_utils import counterfactual as cf
-    from icm_utils.controls import counterfactual_controls
-    from icm_utils.sweep import load_run, load_training_data
+    from icm_utils.evaluation import counterfactual as cf
+    from icm_utils.evaluation.counterfactual_table import score_counterfactuals
+    from icm_utils.evaluation.probe import Probe, fit_probe
+    from icm_utils.training.runs import load_run, load_training_data
 
     first = next(iter(plans.values()))[0]
     ds, _ = load_training_data(first)
     _, std = ds.label_stats()
     probe_path = out / f"probe_{first.dataset}_{first.resolution}_{probe_epochs}ep_int.pt"
     if probe_path.exists():
-        probe = cf.Probe(len(ds.names), *ds.label_stats())
+        probe = Probe(len(ds.names), *ds.label_stats())
         probe.load_state_dict(torch.load(probe_path, weights_only=True))
         probe.eval()
-    else:  # observational + as many single-variable interventional images (cf.fit_probe)
-        probe = cf.fit_probe(ds, epochs=probe_epochs, seed=0)
+    else:  # observational + as many single-variable interventional images (fit_probe)
+        probe = fit_probe(ds, epochs=probe_epochs, seed=0)
         torch.save(probe.state_dict(), probe_path)
     cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
-    rows = [counterfactual_controls(cfset, probe, std, ds.graph)]
-    for name, cfgs in plans.items():
-        for cfg in cfgs:
-            model, _ = load_run(out / name, cfg)
-            rows.append(cf.evaluate_counterfactuals(model, cfset, probe, std, name, cfg.seed))
-    scores = pd.concat(rows, ignore_index=True)
+    models = [(name, cfg.seed, load_run(out / name, cfg)[0])
+              for name, cfgs in plans.items() for cfg in cfgs]
+    scores = score_counterfactuals(models, cfset, probe, std, ds.graph)
     scores.to_csv(out / "results" / "counterfactual_scores.csv", index=False)
     return cf.role_summary(scores)
 

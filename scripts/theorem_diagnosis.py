@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from icm_utils import theorem
-from icm_utils.paths import RESULTS_DIR
+from icm_utils.core.paths import RESULTS_DIR
+from icm_utils.studies import theorem
 
 # (label, graph, SyntheticSCM kwargs, SynthConfig kwargs)
 CONDITIONS = [

@@ -6,13 +6,13 @@ import pytest
 import torch
 from circuit_fixture import write_shards
 
-from icm_utils import analysis
-from icm_utils import circuit_counterfactual as ccf
-from icm_utils import counterfactual as cf
-from icm_utils.circuit_data import load_pairs, train_fields
-from icm_utils.controls import DO_NOTHING, SIMULATOR, label
-from icm_utils.sweep import load_run, load_training_data, run_dir_for, train_run
-from icm_utils.train import TrainConfig
+from icm_utils.data.circuit_data import load_pairs, train_fields
+from icm_utils.evaluation import analysis
+from icm_utils.evaluation import counterfactual as cf
+from icm_utils.evaluation.controls import DO_NOTHING, SIMULATOR, label
+from icm_utils.studies import circuit_counterfactual as ccf
+from icm_utils.training.config import TrainConfig
+from icm_utils.training.runs import load_run, load_training_data, run_dir_for, train_run
 
 RES = 32
 
@@ -51,7 +51,7 @@ def trained(shards, tmp_path_factory, monkeypatch_module):
 @pytest.fixture(scope="module")
 def monkeypatch_module(tmp_path_factory):
     mp = pytest.MonkeyPatch()
-    mp.setattr("icm_utils.paths.DATA_DIR", tmp_path_factory.mktemp("cache"))  # decoded-image cache
+    mp.setattr("icm_utils.core.paths.DATA_DIR", tmp_path_factory.mktemp("cache"))  # decoded-image cache
     yield mp
     mp.undo()
 

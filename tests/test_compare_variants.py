@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from icm_utils.paths import PROJECT_ROOT
+from icm_utils.core.paths import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,300 @@
+"""Counterfactuals scored against the simulator's ground truth.
+
+For held-out units (their exogenous values are known), each target variable and value:
+the model's counterfactual (abduction -> action -> prediction) is compared with the
+simulator's true counterfactual image and labels. A probe (a small CNN trained on real
+images -> labels) reads factor values off the model's counterfactual images, so every model,
+with or without labels, is scored on the same scale (``icm_utils.evaluation.probe``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from icm_utils.core.stats import match_blocks
+from icm_utils.data.images import float_images
+from icm_utils.evaluation.probe import Probe, do_bounds
+from icm_utils.training.runs import encode_images
+
+
+# ---------------------------------------------------------------- the evaluation set
+@dataclass
+class CounterfactualSet:
+    """Factual units and, for each (variable, value), the simulator's true counterfactuals."""
+
+    images: np.ndarray          # (U,H,W,3) factual images
+    labels: np.ndarray          # (U,n) factual labels
+    exogenous: np.ndarray       # (U,e)
+    targets: list[tuple[str, float]]          # (variable, value) pairs
+    cf_images: list[np.ndarray]               # per target: (U,H,W,3)
+    cf_labels: list[np.ndarray]               # per target: (U,n)
+
+
+def intervention_values(train_labels: np.ndarray, quantiles=(0.1, 0.5, 0.9)) -> np.ndarray:
+    """(len(quantiles), n) values per variable, inside the range seen in training."""
+    return np.quantile(train_labels, quantiles, axis=0)
+
+
+def make_counterfactual_set(dataset, n_units: int = 100, quantiles=(0.1, 0.5, 0.9),
+                            seed: int = 0) -> CounterfactualSet:
+    """Draw held-out units from the dataset's test split and render their true counterfactuals."""
+    if n_units <= 0:
+        raise ValueError(f"n_units must be positive, got {n_units}")
+    rng = np.random.default_rng(seed)
+    test = np.asarray(dataset.test_idx)
+    idx = np.sort(rng.choice(test, min(n_units, len(test)), replace=False))
+    exo = dataset.exogenous[idx]
+    vals = np.clip(intervention_values(dataset.labels[dataset.train_idx], quantiles),
+                   *do_bounds(dataset, -np.inf, np.inf))
+    targets, cf_i, cf_l = [], [], []
+    for j, name in enumerate(dataset.graph.names):
+        for v in vals[:, j]:
+            s = dataset.scm.counterfactual(exo, {name: float(v)}, resolution=dataset.images.shape[1])
+            targets.append((name, float(v)))
+            cf_i.append(s.images)
+            cf_l.append(s.labels)
+    return CounterfactualSet(dataset.images[idx], dataset.labels[idx], exo, targets, cf_i, cf_l)
+
+
+@torch.no_grad()
+def model_counterfactuals(model, images: np.ndarray, do: dict, batch_size: int = 256):
+    """Model counterfactual images (U,3,H,W float) and latents for uint8 factual images."""
+    model.eval()
+    xs, zs = [], []
+    for i in range(0, len(images), batch_size):
+        x = float_images(images[i:i + batch_size])
+        x_cf, z_cf = model.counterfactual(x, do, units="label")
+        xs.append(x_cf.cpu())
+        zs.append(z_cf.cpu())
+    return torch.cat(xs), torch.cat(zs)
+
+
+def evaluate_counterfactuals(model, cfset: CounterfactualSet, probe: Probe, label_std: np.ndarray,
+                             model_name: str = "", seed: int = 0, graph=None) -> pd.DataFrame:
+    """Tidy rows: per target and per variable, the probe-read factor error on the model's
+    counterfactual, in units of the label's std, with the variable's role (intervened,
+    descendant, non-descendant) in ``graph`` (the true graph; default the model's, which differs
+    only for a model told a wrong graph); plus the image error to the true counterfactual."""
+    images = (model_counterfactuals(model, cfset.images, {name: value})[0]  # one at a time
+              for name, value in cfset.targets)
+    return score_counterfactual_images(images, cfset, probe, label_std, graph or model.graph,
+                                       model_name, seed)
+
+
+def score_counterfactual_images(images, cfset: CounterfactualSet, probe: Probe,
+                                label_std: np.ndarray, graph, model_name: str = "",
+                                seed: int = 0) -> pd.DataFrame:
+    """``evaluate_counterfactuals``' rows for given counterfactual images, one (U,3,H,W) float
+    tensor or (U,H,W,3) uint8 array per target (any iterable): the one scoring path of models
+    and controls."""
+    rows = []
+    for (name, value), x_cf, true_img, true_lab in zip(cfset.targets, images, cfset.cf_images,
+                                                       cfset.cf_labels, strict=True):
+        role = roles(graph, graph.index(name))
+        on = intervened_on(graph, name)
+        if isinstance(x_cf, np.ndarray):
+            x_cf = float_images(x_cf)
+        true = float_images(true_img)
+        img_mse = float(((x_cf - true) ** 2).mean())
+        read = probe.predict(x_cf)
+        err = np.abs(read - true_lab) / label_std
+        for i, var in enumerate(graph.names):
+            rows.append({"model": model_name, "seed": seed, "target": name, "value": value,
+                         "intervened_on": on, "variable": var, "role": role[i],
+                         "factor_error": float(err[:, i].mean()), "image_mse": img_mse})
+    return pd.DataFrame(rows)
+
+
+def probe_error(probe: Probe, images: np.ndarray, labels: np.ndarray, label_std,
+                names=None) -> pd.Series:
+    """The probe's own mean |error| / std per variable on real images (the noise floor)."""
+    err = np.abs(probe.predict(images) - labels) / np.asarray(label_std)
+    return pd.Series(err.mean(0), index=names, name="probe_error")
+
+
+def role_summary(df: pd.DataFrame, by_target: bool = False) -> pd.DataFrame:
+    """Mean factor error per model, seed and role (one column per role) and the image error.
+    ``by_target``: one row per kind of intervened variable too (column ``intervened_on``: "root"
+    or "non-root"), since interventions on roots and on caused variables answer different
+    questions (a caused variable's intervention leaves the data's support)."""
+    keys = ["model", "seed"] + (["intervened_on"] if by_target else [])
+    if by_target and "intervened_on" not in df.columns:
+        raise ValueError("these scores have no 'intervened_on' column; re-score them")
+    per_seed = df.groupby([*keys, "role"], as_index=False)["factor_error"].mean()
+    img = df.groupby(keys, as_index=False)["image_mse"].mean()
+    out = per_seed.pivot_table(index=keys, columns="role", values="factor_error")
+    out = out.reset_index().merge(img, on=keys)
+    out.columns.name = None
+    return out
+
+
+def intervened_on(graph, name: str) -> str:
+    """ "root" if variable ``name`` has no parents in ``graph``, else "non-root"."""
+    return "non-root" if graph.parents(graph.index(name)) else "root"
+
+
+# ---------------------------------------------------------------- soundness
+SOUNDNESS_COLUMNS = ("composition", "composition_x5", "reversibility", "reconstruction_mse")
+
+
+@torch.no_grad()
+def soundness(model, cfset: CounterfactualSet, model_name: str = "", seed: int = 0, graph=None,
+              repeats: int = 5, batch_size: int = 256) -> pd.DataFrame:
+    """Axiomatic soundness of the model's counterfactuals (Monteiro et al., ICLR 2023), as image
+    MSE to the model's own reconstruction, per target (variable, value):
+
+    - composition: a null intervention, do(v = its own abducted value) in latent units, returns
+      the reconstruction; ``composition_x5``: the same null intervention applied ``repeats``
+      times, each to the previous output (drift of abduction -> prediction);
+    - reversibility: intervene (v := value), then intervene back to the unit's factual label on
+      the counterfactual image: the result should be the first reconstruction.
+    ``reconstruction_mse`` (to the factual image) is the scale these are read against; for the
+    do-nothing and simulator controls all three are 0 by construction."""
+    graph = graph or model.graph
+    model.eval()
+    rows = []
+    null_cache: dict[str, tuple[float, float]] = {}
+    for name, value in cfset.targets:
+        i = graph.index(name)
+        comp, comp_r, rev, recon = [], [], [], []
+        for b in range(0, len(cfset.images), batch_size):
+            x = float_images(cfset.images[b:b + batch_size])
+            rec = model.reconstruct(x)
+            recon.append(float(((rec - x) ** 2).mean()) * len(x))
+            if name not in null_cache:
+                y = x
+                for r in range(repeats):
+                    z = model.encode(y)
+                    y = model.counterfactual(y, {name: z[:, model.latent_index(i)]},
+                                             units="latent")[0]
+                    if r == 0:
+                        comp.append(float(((y - rec) ** 2).mean()) * len(x))
+                comp_r.append(float(((y - rec) ** 2).mean()) * len(x))
+            x_cf = model.counterfactual(x, {name: value}, units="label")[0]
+            back = torch.as_tensor(cfset.labels[b:b + batch_size, i], dtype=x.dtype)
+            x_back = model.counterfactual(x_cf, {name: back}, units="label")[0]
+            rev.append(float(((x_back - rec) ** 2).mean()) * len(x))
+        n = len(cfset.images)
+        if name not in null_cache:
+            null_cache[name] = (sum(comp) / n, sum(comp_r) / n)
+        rows.append({"model": model_name, "seed": seed, "target": name, "value": value,
+                     "intervened_on": intervened_on(graph, name),
+                     "composition": null_cache[name][0],
+                     f"composition_x{repeats}": null_cache[name][1],
+                     "reversibility": sum(rev) / n, "reconstruction_mse": sum(recon) / n})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- interventional robustness
+@torch.no_grad()
+def block_movement(model, cfset: CounterfactualSet, batch_size: int = 256) -> np.ndarray:
+    """M[i, j]: mean |change| of the learned block matched to factor i (in units of its spread)
+    when the simulator intervenes on variable j, from encoding the factual and the TRUE
+    counterfactual images. The true graph allows movement only where i is j or descends from j."""
+    z0 = encode_images(model, cfset.images, batch_size)            # (U,n,k)
+    z1s = [encode_images(model, img, batch_size) for img in cfset.cf_images]
+    return movement_from_codes(z0, z1s, cfset, model.graph)
+
+
+def movement_from_codes(z0: np.ndarray, z1s: list[np.ndarray], cfset: CounterfactualSet,
+                        graph) -> np.ndarray:
+    """``block_movement`` from codes of the factual units (U,n,k) and of each target's true
+    counterfactuals: the one path of models' encodings and of control codes."""
+    # Matched for every model, supervised or not, so all are judged on the same footing; on the
+    # factual and counterfactual units together, which vary every factor (and are U*(T+1) > U).
+    perm = match_blocks(np.concatenate([z0, *z1s]), np.concatenate([cfset.labels, *cfset.cf_labels]))[0]
+    z0 = z0[:, perm]
+    scale = z0.reshape(len(z0), graph.n, -1).std(0).mean(-1) + 1e-8     # (n,)
+    m = np.zeros((graph.n, graph.n))
+    count = np.zeros(graph.n)
+    for (name, _), z1 in zip(cfset.targets, z1s, strict=True):
+        j = graph.index(name)
+        m[:, j] += np.linalg.norm(z1[:, perm] - z0, axis=-1).mean(0) / scale
+        count[j] += 1
+    return m / np.maximum(count, 1)
+
+
+def allowed_movement(graph) -> np.ndarray:
+    """A[i, j] = 1 where intervening on j may move factor i (i == j or i descends from j)."""
+    return np.eye(graph.n) + graph.ancestor_matrix().T
+
+
+def robustness_score(movement: np.ndarray, allowed: np.ndarray) -> float:
+    """Share of all block movement that the true graph allows (1 = perfectly robust)."""
+    total = movement.sum()
+    return float((movement * allowed).sum() / total) if total > 0 else float("nan")
+
+
+# ---------------------------------------------------------------- pictures
+@torch.no_grad()
+def intervention_grid(model, dataset, unit: int, n_values: int = 5, quantiles=(0.05, 0.95)):
+    """For one held-out unit: rows = variables, columns = values spanning the training range.
+
+    Returns (model_images (n, n_values, H, W, 3) float, true_images (same, uint8), values (n, n_values)).
+    """
+    i = int(np.asarray(dataset.test_idx)[unit])
+    lo, hi = do_bounds(dataset, *np.quantile(dataset.labels[dataset.train_idx], quantiles, axis=0))
+    values = np.linspace(lo, hi, n_values).T                    # (n, n_values)
+    x = float_images(dataset.images[i:i + 1])
+    res = dataset.images.shape[1]
+    model_rows, true_rows = [], []
+    for j, name in enumerate(dataset.graph.names):
+        m, t = [], []
+        for v in values[j]:
+            x_cf, _ = model.counterfactual(x, {name: float(v)}, units="label")
+            m.append(x_cf[0].permute(1, 2, 0).numpy())
+            t.append(dataset.scm.counterfactual(dataset.exogenous[i:i + 1], {name: float(v)},
+                                                resolution=res).images[0])
+        model_rows.append(m)
+        true_rows.append(t)
+    return np.array(model_rows), np.array(true_rows), values
+
+
+def plot_intervention_grid(model_images, true_images, values, names, title="", units=None):
+    """Model counterfactuals above the simulator's, one block per intervened variable."""
+    return plot_intervention_grids({"model": model_images, "simulator": true_images}, values,
+                                   names, title=title, units=units)
+
+
+def plot_intervention_grids(panels: dict, values, names, title: str = "", units=None):
+    """One block per intervened variable (its full name, the values and their unit in the
+    block's title), one row per entry of ``panels`` ({row label: (n, m, H, W, 3) images, float
+    in [0, 1] or uint8}), gaps between tiles and between blocks."""
+    n, m = values.shape
+    units = units or {}
+    fig = plt.figure(figsize=(1.1 * m + 1.6, (1.1 * len(panels) + 0.45) * n + 0.4))
+    blocks = fig.subfigures(n, 1, hspace=0.02)
+    for j, sub in enumerate(np.atleast_1d(blocks)):
+        unit = f" [{units[names[j]]}]" if names[j] in units else ""
+        sub.suptitle(f"do({names[j]}){unit} = " + ", ".join(f"{v:.3g}" for v in values[j]),
+                     fontsize=8, y=0.99)
+        axes = sub.subplots(len(panels), m, squeeze=False, gridspec_kw={"wspace": 0.06,
+                                                                        "hspace": 0.06})
+        for r, (tag, ims) in enumerate(panels.items()):
+            for c in range(m):
+                ax = axes[r, c]
+                img = ims[j, c]
+                ax.imshow(img if img.dtype == np.uint8 else np.clip(img, 0, 1))
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if c == 0:
+                    ax.set_ylabel(tag, fontsize=7, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=10, y=1.0 + 0.15 / n)
+    return fig
+
+
+# ---------------------------------------------------------------- counterfactual controls
+COUNTERFACTUAL_ROLES = ("intervened", "descendant", "non-descendant")
+
+
+def roles(graph, j: int) -> list[str]:
+    """The role of every variable under an intervention on variable j: "intervened",
+    "descendant" (in the given graph) or "non-descendant" (COUNTERFACTUAL_ROLES)."""
+    desc = graph.descendants(j)
+    return ["intervened" if i == j else "descendant" if i in desc else "non-descendant"
+            for i in range(graph.n)]

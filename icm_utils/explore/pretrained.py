@@ -1,0 +1,156 @@
+"""Shipped checkpoints: the default recipe's ICM-VAE on Pendulum and Water flow, ready to explore.
+
+    python -m icm_utils.explore.pretrained --run-dir ~/icm_runs/pretrained    # rebuild both (~20 min CPU)
+
+For each dataset, ``pretrained/<dataset>/`` holds
+  - ``icm_vae.pt``: weights only (no optimiser state), with the model and training config;
+  - ``probe.pt``: the probe that reads factor values off images (probe.fit_probe);
+  - ``card.json``: the training config, the code version (git commit) it was trained with, the
+    files' SHA-256, and the counterfactual errors by role next to the do-nothing and simulator
+    controls, measured by ``evaluate`` (the numbers the README states; tests/test_pretrained.py
+    recomputes them from the shipped files).
+Both checkpoints load with ``torch.load(weights_only=True)`` (checkpoint.read_checkpoint): no
+arbitrary unpickling, and a file whose hash differs from the card's is refused.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from icm_utils.core.io import atomic_write_text
+from icm_utils.core.paths import PROJECT_ROOT
+from icm_utils.evaluation import counterfactual as cf
+from icm_utils.evaluation.counterfactual_table import score_counterfactuals
+from icm_utils.evaluation.probe import Probe, fit_probe
+from icm_utils.explore.widgets import InterventionExplorer
+from icm_utils.model.models import model_from_config
+from icm_utils.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from icm_utils.training.config import TrainConfig
+from icm_utils.training.loop import run_config
+from icm_utils.training.runs import load_run, load_training_data, train_run
+
+PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
+SHIPPED = ("pendulum", "flow")
+# The default profile's ICM-VAE (reproduce.PROFILES["default"]): default recipe, 30 epochs, 64 px.
+TRAIN = dict(model="icm_vae", epochs=30, resolution=64, seed=0)
+PROBE_EPOCHS = 10
+N_UNITS = 200  # held-out units x 12 interventions, as notebook 05's default profile
+
+
+def files(dataset: str, root: Path | str = PRETRAINED_DIR) -> dict[str, Path]:
+    if dataset not in SHIPPED:
+        raise ValueError(f"no shipped checkpoint for {dataset!r}; choose from {SHIPPED}")
+    d = Path(root) / dataset
+    return {"model": d / "icm_vae.pt", "probe": d / "probe.pt", "card": d / "card.json"}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def code_version() -> str:
+    """The git commit the package runs from (+ "-dirty" with uncommitted changes), or "unknown"."""
+    try:
+        run = dict(cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], **run).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "icm_utils"], **run).stdout
+        return head + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def probe_from_checkpoint(ckpt: dict):
+    c = ckpt["config"]
+    probe = Probe(c["n_vars"], c["mean"], c["std"], width=c["width"])
+    probe.load_state_dict(ckpt["model"])
+    return probe.eval()
+
+
+def load(dataset: str = "pendulum", root: Path | str = PRETRAINED_DIR):
+    """(model, probe, card) of a shipped checkpoint, loaded without unpickling; the files must
+    match the SHA-256 recorded in their card."""
+    f = files(dataset, root)
+    if not f["card"].is_file():
+        raise CheckpointError(f"no shipped checkpoint at {f['card'].parent}; build it with "
+                              f"python -m icm_utils.explore.pretrained --dataset {dataset}")
+    card = json.loads(f["card"].read_text())
+    for key in ("model", "probe"):
+        if sha256(f[key]) != card["sha256"][key]:
+            raise CheckpointError(f"{f[key]} does not match the SHA-256 in {f['card']}; "
+                                  "it was changed after the card was written")
+    ckpt = read_checkpoint(f["model"])
+    model = model_from_config(ckpt["config"]["model_config"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), probe_from_checkpoint(read_checkpoint(f["probe"])), card
+
+
+def dataset_for(card: dict):
+    """The dataset a shipped model was trained on (generated and cached on first use)."""
+    return load_training_data(TrainConfig.from_dict(card["train"]))[0]
+
+
+def explorer(dataset: str = "pendulum", seed: int = 0, root: Path | str = PRETRAINED_DIR):
+    """An InterventionExplorer on a shipped checkpoint: no training needed."""
+    model, probe, card = load(dataset, root)
+    return InterventionExplorer(model, dataset_for(card), probe=probe, seed=seed)
+
+
+def card_scores(model, probe, ds, n_units: int = N_UNITS, seed: int = 0) -> dict:
+    """Counterfactual factor error by role (label std) for the model and the two controls, on
+    ``n_units`` held-out units x 12 interventions (notebook 05's evaluation)."""
+    cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=seed)
+    _, std = ds.label_stats()
+    scores = score_counterfactuals({("icm_vae", 0): model}, cfset, probe, std, ds.graph)
+    summary = cf.role_summary(scores)
+    cols = [*cf.COUNTERFACTUAL_ROLES, "image_mse"]
+    return {row["model"]: {c: round(float(row[c]), 4) for c in cols}
+            for _, row in summary.iterrows()}
+
+
+def build_checkpoint(dataset: str, run_root: Path | str, out: Path | str = PRETRAINED_DIR,
+          progress: bool = True) -> dict:
+    """Train (or reuse) the default profile's ICM-VAE run, fit its probe, score it and write the
+    shipped files. Returns the card."""
+    cfg = TrainConfig(dataset=dataset, **TRAIN).validate()
+    train_run(cfg, run_root, progress=progress)  # resumable; skipped when already done
+    model, history = load_run(run_root, cfg)
+    ds = load_training_data(cfg)[0]
+    probe = fit_probe(ds, epochs=PROBE_EPOCHS, seed=cfg.seed, progress=progress)
+    f = files(dataset, out)
+    save_checkpoint(f["model"], model, config=run_config(cfg, model), epoch=cfg.epochs,
+                    history=history.to_dict("records"))
+    save_checkpoint(f["probe"], probe, config={
+        "n_vars": ds.graph.n, "mean": probe.mean.tolist(), "std": probe.std.tolist(),
+        "width": probe.net[0].out_channels, "epochs": PROBE_EPOCHS, "seed": cfg.seed})
+    card = {
+        "dataset": dataset, "train": cfg.to_dict(), "code_version": code_version(),
+        "command": f"python -m icm_utils.explore.pretrained --dataset {dataset}",
+        "probe_epochs": PROBE_EPOCHS, "n_units": N_UNITS,
+        "counterfactual_error": card_scores(model, probe, ds),
+        "sha256": {k: sha256(f[k]) for k in ("model", "probe")},
+        "bytes": {k: f[k].stat().st_size for k in ("model", "probe")},
+    }
+    atomic_write_text(f["card"], json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m icm_utils.explore.pretrained", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", nargs="+", default=list(SHIPPED), choices=SHIPPED)
+    p.add_argument("--run-dir", type=Path, default=Path.home() / "icm_runs" / "pretrained",
+                   help="where the training runs live (resumable; outside the work tree)")
+    p.add_argument("--out", type=Path, default=PRETRAINED_DIR)
+    a = p.parse_args(argv)
+    for d in a.dataset:
+        card = build_checkpoint(d, a.run_dir, a.out)
+        print(f"[pretrained] {d}: {json.dumps(card['counterfactual_error'])}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

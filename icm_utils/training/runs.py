@@ -1,0 +1,176 @@
+"""Runs as folders: where a run lives, train one into it, find finished ones, load them.
+
+A run lives in ``ROOT/models/<dataset>/<model>/seed<seed>/`` with ``checkpoint.pt`` and
+``progress.json`` (written every epoch, so an interrupted run resumes and a running one can be
+watched), ``history.csv`` and ``done.json`` (written last: a run with it is finished and skipped
+by later sweeps, as long as its config is unchanged).
+"""
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from icm_utils.data.circuit_data import load_circuit_dataset
+from icm_utils.data.datasets import load_dataset
+from icm_utils.data.graph import misspecify
+from icm_utils.data.images import float_images, images_to_tensor
+from icm_utils.model.models import build_model, model_from_config
+from icm_utils.model.recipes import official_scaling
+from icm_utils.training.checkpoint import CheckpointError, check_compatible, read_checkpoint, save_checkpoint
+from icm_utils.training.config import TrainConfig
+from icm_utils.training.loop import fit, load_model, run_config, save_history, write_json
+
+
+def run_dir_for(root: Path | str, cfg: TrainConfig) -> Path:
+    """``root/models/<dataset>/<model>[-graph_<kind>][-random][-noise<std>]/seed<k>``: runs that
+    differ in the graph they are told or in their data never share a folder."""
+    tags = [f"graph_{cfg.graph}"] if cfg.graph != "true" else []
+    tags += [cfg.data_mode] if cfg.data_mode != "grid" else []
+    tags += [f"noise{cfg.noise_std:g}"] if cfg.noise_std else []
+    return Path(root) / "models" / cfg.dataset / "-".join([cfg.model, *tags]) / f"seed{cfg.seed}"
+
+
+def same_config(saved: dict, cfg: TrainConfig) -> bool:
+    """A saved run's config equals ``cfg``, fields added to TrainConfig since it was saved taking
+    their defaults (which keep the earlier behaviour), so finished runs stay reusable."""
+    try:
+        return TrainConfig.from_dict(saved).to_dict() == cfg.to_dict()
+    except (TypeError, ValueError):
+        return False
+
+
+def is_done(root: Path | str, cfg: TrainConfig) -> bool:
+    """Finished with this exact config, and its checkpoint still fits the current code's model
+    (a run saved by an older version of a network is stale and gets retrained, not loaded)."""
+    rd = run_dir_for(root, cfg)
+    try:
+        if not same_config(json.loads((rd / "done.json").read_text())["train"], cfg):
+            return False
+        _check_resumable(rd / "checkpoint.pt", cfg)
+        return True
+    except (OSError, ValueError, KeyError, CheckpointError):
+        return False
+
+
+def _check_resumable(ck: Path, cfg: TrainConfig) -> None:
+    """Raise CheckpointError unless `ck` was trained with `cfg` and fits the current code's model."""
+    ckpt = read_checkpoint(ck)
+    if not same_config(ckpt["config"].get("train") or {}, cfg):
+        raise CheckpointError("trained with another config")
+    check_compatible(model_from_config(ckpt["config"]["model_config"]), ckpt)
+
+
+def data_key(cfg: TrainConfig) -> tuple:
+    """What a run's dataset depends on: runs with equal keys share one dataset load."""
+    return (cfg.dataset, cfg.resolution, cfg.data_mode, cfg.noise_std, cfg.data_seed,
+            cfg.n_random, cfg.data_dir)
+
+
+def load_training_data(cfg: TrainConfig):
+    """The dataset of a run and the (seeded) training subset it trains on."""
+    if cfg.dataset == "circuit":  # downloaded: read from the run's data folder
+
+        ds = load_circuit_dataset(cfg.data_dir, resolution=cfg.resolution, mode=cfg.data_mode)
+    else:
+        kw = dict(mode=cfg.data_mode, resolution=cfg.resolution, noise_std=cfg.noise_std,
+                  seed=cfg.data_seed)
+        if cfg.data_mode == "random":
+            kw["n"] = cfg.n_random
+        ds = load_dataset(cfg.dataset, **kw)
+    idx = np.asarray(ds.train_idx)
+    if cfg.n_train is not None and cfg.n_train < len(idx):
+        idx = np.sort(np.random.default_rng(cfg.data_seed).choice(idx, cfg.n_train, replace=False))
+    return ds, idx
+
+
+def build_for(cfg: TrainConfig, ds):
+    """The untrained model of a run: its recipe, and the label scaling the recipe asks for.
+
+    Its initial weights are drawn from ``cfg.seed`` alone, not from the process's torch RNG
+    (which differs between processes, and in a Dask worker depends on the runs before it); the
+    caller's RNG state is left as it was."""
+    mean, std = official_scaling(cfg.resolved_recipe(), cfg.dataset) or ds.label_stats()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        # build_model resolves the recipe's overrides in hparams itself
+        return build_model(cfg.model, misspecify(ds.graph, cfg.graph), cfg.resolution, k=cfg.k,
+                           label_mean=mean, label_std=std, recipe=cfg.recipe, **cfg.hparams)
+
+
+@torch.no_grad()
+def encode_images(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N,H,W,3) uint8 -> (N,n,k) representations, in batches."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = float_images(images[i:i + batch_size]).to(device)
+        out.append(model.encode(x).cpu())
+    return torch.cat(out).numpy()
+
+
+def finished_runs(root: Path | str, cfgs=None) -> list[Path]:
+    """Folders of the finished runs of ``cfgs`` (TrainConfigs; unfinished ones left out), or of
+    every finished run under ``root/models`` (the one place the folder pattern is spelled)."""
+    if cfgs is None:
+        return sorted(d.parent for d in Path(root).glob("models/*/*/seed*/done.json"))
+    return [rd for rd in (run_dir_for(root, c) for c in cfgs) if (rd / "done.json").exists()]
+
+
+def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,
+              threads: int | None = None) -> dict:
+    """Train one run into its folder (resuming if interrupted); skip it if already done."""
+    cfg.validate()
+    rd = run_dir_for(root, cfg)
+    if is_done(root, cfg):
+        return {**run_ident(cfg), "status": "skipped", "run_dir": str(rd)}
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    _drop_stale(rd, cfg)
+    ds, idx = load_training_data(cfg)
+    model = build_for(cfg, ds)
+    images = images_to_tensor(ds.images[idx])
+    labels = torch.as_tensor(ds.labels[idx], dtype=torch.float32)
+    history = fit(model, images, labels, cfg, run_dir=rd, progress=progress)
+    # Label -> latent map for interventions in label units (a no-op for models with a prior),
+    # saved with the final weights
+    model.fit_label_map(torch.as_tensor(encode_images(model, ds.images[idx])), labels)
+    save_checkpoint(rd / "checkpoint.pt", model, config=run_config(cfg, model),
+                    epoch=cfg.epochs, history=history)
+    save_history(history, rd / "history.csv")
+    summary = {**run_ident(cfg), "status": "done", "run_dir": str(rd),
+               "seconds": round(time.perf_counter() - t0, 2),
+               "final_loss": history[-1]["loss"] if history else float("nan")}
+    write_json(rd / "done.json", {"train": cfg.to_dict(), "summary": summary})
+    return summary
+
+
+def _drop_stale(rd: Path, cfg: TrainConfig) -> None:
+    """Remove a checkpoint that cannot be resumed: other config or an older network's weights."""
+    ck = rd / "checkpoint.pt"
+    if not ck.exists():
+        return
+    try:
+        _check_resumable(ck, cfg)
+    except (CheckpointError, KeyError, ValueError) as e:
+        warnings.warn(f"{ck}: cannot resume ({e}); training from scratch", stacklevel=3)
+        for f in ("checkpoint.pt", "done.json", "history.csv", "progress.json"):
+            (rd / f).unlink(missing_ok=True)
+
+
+def run_ident(cfg: TrainConfig) -> dict:
+    return {"dataset": cfg.dataset, "model": cfg.model, "seed": cfg.seed}
+
+
+def load_run(root: Path | str, cfg: TrainConfig, device: str = "cpu"):
+    """A finished run's model and history."""
+    rd = run_dir_for(root, cfg)
+    model, ckpt = load_model(rd / "checkpoint.pt", device=device)
+    return model, pd.DataFrame(ckpt["history"])

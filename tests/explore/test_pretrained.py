@@ -1,0 +1,52 @@
+"""The shipped checkpoints load safely and their counterfactuals meet the numbers on their cards."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from icm_utils.explore import pretrained
+from icm_utils.model.recipes import DEFAULT_RECIPE
+from icm_utils.training.checkpoint import CheckpointError
+
+ROLES = ("intervened", "descendant")  # the discriminative roles (controls.counterfactual_gaps)
+
+
+@pytest.mark.parametrize("dataset", pretrained.SHIPPED)
+def test_shipped_checkpoint_is_small_weights_only_and_documented(dataset):
+    f = pretrained.files(dataset)
+    assert f["model"].stat().st_size < 8e6 and f["probe"].stat().st_size < 2e6
+    raw = torch.load(f["model"], map_location="cpu", weights_only=True)  # no unpickling needed
+    assert raw["optimizer"] == {}  # weights only
+    card = json.loads(f["card"].read_text())
+    assert card["train"]["recipe"] == DEFAULT_RECIPE and card["train"]["dataset"] == dataset
+    assert card["train"] | pretrained.TRAIN == card["train"]  # the default profile's settings
+    assert len(card["code_version"]) >= 40
+
+
+@pytest.mark.parametrize("dataset", pretrained.SHIPPED)
+def test_shipped_counterfactuals_meet_the_card(dataset):
+    """Recompute the card's evaluation from the shipped files: the same units and interventions,
+    so only floating-point differences between CPUs remain (tolerance 0.02 label std)."""
+    model, probe, card = pretrained.load(dataset)
+    got = pretrained.card_scores(model, probe, pretrained.dataset_for(card), card["n_units"])
+    want = card["counterfactual_error"]
+    for row in ("icm_vae", "control:do_nothing", "control:simulator"):
+        for role in ROLES:
+            assert got[row][role] == pytest.approx(want[row][role], abs=0.02), (row, role)
+    # and the model moves what an intervention moves: the intervened variable far better than
+    # doing nothing, its descendants better (Water flow's descendants: 0.43 against 0.67)
+    assert got["icm_vae"]["intervened"] < got["control:do_nothing"]["intervened"] - 0.5
+    assert got["icm_vae"]["descendant"] < got["control:do_nothing"]["descendant"] - 0.2
+
+
+def test_a_changed_file_is_refused(tmp_path):
+    shutil.copytree(pretrained.PRETRAINED_DIR / "pendulum", tmp_path / "pendulum")
+    with open(tmp_path / "pendulum" / "probe.pt", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        pretrained.load("pendulum", tmp_path)
+    with pytest.raises(ValueError, match="no shipped checkpoint"):
+        pretrained.files("circuit")
