@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from icm_utils.data.graph import FLOW_GRAPH, PENDULUM_GRAPH, CausalGraph, GraphError
+from icm_utils.model.mechanisms import CausalFlow
 from icm_utils.model.models import MODEL_NAMES, build_model, model_from_config
+from icm_utils.model.prior import CausalPrior
 from icm_utils.model.recipes import TERMS, warmup
 
 R, B = 32, 6
@@ -383,3 +385,14 @@ def test_posterior_noise_samples_in_training_only(name):
     for bad in (-0.5, float("nan"), "1", True):
         with pytest.raises(ValueError, match="posterior_noise"):
             make(name, posterior_noise=bad)
+
+
+def test_seeded_initial_weights_draw_the_prior_before_the_mechanism():
+    """Every trained run's initial weights come from cfg.seed in one fixed order (prior flow,
+    then mechanism, then nets); reordering the build silently changes every run of a seed."""
+    m = make("icm_vae", seed=3)
+    torch.manual_seed(3)
+    prior = CausalPrior(PENDULUM_GRAPH, 2, MEAN, STD, hidden=HP["hidden"])
+    flow = CausalFlow(PENDULUM_GRAPH, 2, hidden=HP["hidden"])
+    assert torch.equal(m.prior.flow.net.w1, prior.flow.net.w1)
+    assert torch.equal(m.mechanism.net.w1, flow.net.w1)

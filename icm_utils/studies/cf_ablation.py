@@ -1,0 +1,178 @@
+"""Counterfactuals that follow the graph: the ablation of each ingredient beyond the paper.
+
+Every row trains ICM-VAE (or the CausalVAE-style baseline) under ``official_joint`` with one or
+more recipe fields changed (``model.recipes``; docs/counterfactuals.md says why each exists):
+
+- ``free_shift``: the flows' shift t unbounded (flow_bound="scale"; official: t in (0, 1));
+- ``label_prior``: the prior's block i from its own label only (prior_parents="none");
+- ``penalty``: the abducted noise of each caused variable made independent of its parents'
+  labels (independence=1, ``model.independence``);
+- ``free_shift+label_prior``, and ``independent_noise`` (all three: the named recipe).
+
+Scored beside their controls on the same units: identifiability (oracle, entangled nulls),
+counterfactual error by role, split by whether a root or a caused variable is intervened on
+(do-nothing, simulator), soundness (composition, reversibility), training health.
+
+    python -m icm_utils.studies.cf_ablation --run-dir ~/icm_runs/ladder --publish results/causal_cf
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from icm_utils.core.paths import FIGURES_DIR, RESULTS_DIR
+from icm_utils.evaluation import counterfactual as cf
+from icm_utils.evaluation.analysis import control_codes, encode_runs, score_codes
+from icm_utils.evaluation.counterfactual_table import score_counterfactuals, score_soundness
+from icm_utils.evaluation.plotting import save_figure
+from icm_utils.evaluation.probe import fit_probe
+from icm_utils.training.config import TrainConfig
+from icm_utils.training.health import health_table
+from icm_utils.training.runs import is_done, load_run, load_training_data
+from icm_utils.training.sweep import sweep
+
+# name -> (model, recipe, recipe fields changed): the rows of the ladder, in reading order
+VARIANTS: dict[str, tuple[str, str, dict]] = {
+    "official_joint": ("icm_vae", "official_joint", {}),
+    "free_shift": ("icm_vae", "official_joint", {"flow_bound": "scale"}),
+    "label_prior": ("icm_vae", "official_joint", {"prior_parents": "none"}),
+    "penalty": ("icm_vae", "official_joint", {"independence": 1.0}),
+    "free_shift+label_prior": ("icm_vae", "official_joint",
+                               {"flow_bound": "scale", "prior_parents": "none"}),
+    "independent_noise": ("icm_vae", "independent_noise", {}),
+    "causal_vae": ("causal_vae", "official_joint", {}),
+}
+DATASETS = ("pendulum", "flow")
+EPOCHS, RESOLUTION, N_UNITS, PROBE_EPOCHS = 30, 64, 200, 10
+
+
+def configs(variant: str, datasets: Sequence[str] = DATASETS, seeds: Sequence[int] = (0, 1, 2),
+            epochs: int = EPOCHS, resolution: int = RESOLUTION, **train) -> list[TrainConfig]:
+    """The TrainConfigs of one row (folders ``RUN_DIR/<variant>/models/...``); ``train``: other
+    TrainConfig fields (tests pass a small n_train)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
+    model, recipe, hp = VARIANTS[variant]
+    return [TrainConfig(dataset=d, model=model, recipe=recipe, hparams=dict(hp), seed=s,
+                        epochs=epochs, resolution=resolution, **train).validate()
+            for d in datasets for s in seeds]
+
+
+def train(run_dir: Path | str, variants: Sequence[str] = tuple(VARIANTS), **kw) -> pd.DataFrame:
+    """Train every row (finished runs are skipped, interrupted ones resume)."""
+    return pd.concat([sweep(configs(v, **kw), Path(run_dir) / v, scheduler="sync")
+                      .assign(variant=v) for v in variants], ignore_index=True)
+
+
+def finished(run_dir: Path | str, variants: Sequence[str], dataset: str, **kw
+             ) -> dict[str, list[TrainConfig]]:
+    """The finished runs of each row on one dataset (rows with none are left out)."""
+    plan = {v: [c for c in configs(v, datasets=(dataset,), **kw) if is_done(Path(run_dir) / v, c)]
+            for v in variants}
+    return {v: cfgs for v, cfgs in plan.items() if cfgs}
+
+
+def evaluate(run_dir: Path | str, dataset: str, variants: Sequence[str] = tuple(VARIANTS),
+             n_units: int = N_UNITS, probe_epochs: int = PROBE_EPOCHS, **kw) -> dict[str, pd.DataFrame]:
+    """Score the finished runs of one dataset: {"identifiability", "counterfactual_scores",
+    "soundness", "health"} tidy tables, every model row named by its variant."""
+    plan = finished(run_dir, variants, dataset, **kw)
+    if not plan:
+        raise FileNotFoundError(f"no finished runs of {list(variants)} on {dataset} in {run_dir}")
+    codes = [rc for v, cfgs in plan.items()
+             for rc in encode_runs(Path(run_dir) / v, cfgs, name=lambda c, v=v: v)]
+    ident = score_codes(codes + control_codes(codes), dim_metrics=())
+    ds = load_training_data(next(iter(plan.values()))[0])[0]
+    _, std = ds.label_stats()
+    probe = fit_probe(ds, epochs=probe_epochs, seed=0)
+    cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
+    models = [(v, c.seed, load_run(Path(run_dir) / v, c)[0]) for v, cfgs in plan.items()
+              for c in cfgs]
+    scores = score_counterfactuals(models, cfset, probe, std, ds.graph)
+    sound = score_soundness(models, cfset, ds.graph).assign(dataset=dataset)
+    health = pd.concat([health_table(Path(run_dir) / v, cfgs).assign(model=v)
+                        for v, cfgs in plan.items()], ignore_index=True)
+    return {"identifiability": ident, "counterfactual_scores": scores.assign(dataset=dataset),
+            "soundness": sound, "health": health}
+
+
+def counterfactual_summary(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of the factor error by role, per dataset, row and kind of
+    intervened variable (root / non-root), with each row's seed count."""
+    per_seed = pd.concat([cf.role_summary(g, by_target=True).assign(dataset=d)
+                          for d, g in scores.groupby("dataset", sort=False)], ignore_index=True)
+    cols = [c for c in (*cf.COUNTERFACTUAL_ROLES, "image_mse") if c in per_seed]
+    g = per_seed.groupby(["dataset", "model", "intervened_on"], sort=False)[cols]
+    out = g.mean().join(g.std(), rsuffix="_std").join(g.size().rename("seeds"))
+    return out.reset_index()
+
+
+def soundness_summary(sound: pd.DataFrame) -> pd.DataFrame:
+    """Soundness per dataset, row and kind of intervened variable: mean (std) over seeds."""
+    cols = list(cf.SOUNDNESS_COLUMNS)
+    per_seed = sound.groupby(["dataset", "model", "seed", "intervened_on"], sort=False)[cols].mean()
+    g = per_seed.groupby(["dataset", "model", "intervened_on"], sort=False)
+    return g.mean().join(g.std(), rsuffix="_std").reset_index()
+
+
+def grid_figure(run_dir: Path | str, dataset: str = "pendulum",
+                variants: Sequence[str] = ("official_joint", "independent_noise"), seed: int = 0,
+                unit: int = 7, **kw):
+    """Intervention grids of the named rows beside the simulator, one held-out unit."""
+    ds = None
+    panels = []
+    for v in variants:
+        cfg = configs(v, datasets=(dataset,), seeds=(seed,), **kw)[0]
+        model, _ = load_run(Path(run_dir) / v, cfg)
+        ds = ds or load_training_data(cfg)[0]
+        panels.append((v, *cf.intervention_grid(model, ds, unit)))
+    grids = {v: imgs for v, imgs, _, _ in panels}
+    grids["simulator"] = panels[0][2]
+    return cf.plot_intervention_grids(grids, panels[0][3], ds.graph.names,
+                                      title=f"{dataset}: counterfactuals of held-out unit {unit}, "
+                                            f"seed {seed}", units=ds.scm.units)
+
+
+def publish(tables: dict[str, pd.DataFrame], out: Path) -> None:
+    """Write the study's tidy tables and summaries to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    tables["identifiability"].to_csv(out / "identifiability_tidy.csv", index=False)
+    tables["counterfactual_scores"].to_csv(out / "counterfactual_scores.csv", index=False)
+    counterfactual_summary(tables["counterfactual_scores"]).to_csv(
+        out / "counterfactual_summary.csv", index=False)
+    tables["soundness"].to_csv(out / "soundness_scores.csv", index=False)
+    soundness_summary(tables["soundness"]).to_csv(out / "soundness_summary.csv", index=False)
+    tables["health"].to_csv(out / "training_health.csv", index=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m icm_utils.studies.cf_ablation", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run-dir", type=Path, default=Path.home() / "icm_runs" / "ladder")
+    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--train", action="store_true", help="train missing runs first (hours on CPU)")
+    p.add_argument("--publish", type=Path, nargs="?", const=RESULTS_DIR / "causal_cf",
+                   help="write the tables (default results/causal_cf) and the grid figure")
+    a = p.parse_args(argv)
+    if a.train:
+        train(a.run_dir, a.variants, datasets=a.datasets, seeds=a.seeds)
+    parts = [evaluate(a.run_dir, d, a.variants, seeds=a.seeds) for d in a.datasets]
+    tables = {k: pd.concat([t[k] for t in parts], ignore_index=True) for k in parts[0]}
+    print(counterfactual_summary(tables["counterfactual_scores"]).round(3).to_string(index=False))
+    if a.publish:
+        publish(tables, a.publish)
+        if "pendulum" in a.datasets:
+            save_figure(grid_figure(a.run_dir), "05_intervention_grid_causal_cf",
+                        FIGURES_DIR if a.publish == RESULTS_DIR / "causal_cf" else a.publish)
+        print(f"[cf_ablation] tables in {a.publish}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
