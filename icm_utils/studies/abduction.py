@@ -57,14 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--noise-std", type=float, default=NOISE_STD)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--n-units", type=int, default=200)
+    p.add_argument("--recipe", default="official_joint", help="the training recipe (model.recipes)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "abduction")
     a = p.parse_args(argv)
     cfg = noisy_config(TrainConfig(dataset="pendulum", model="icm_vae", epochs=a.epochs,
-                                   resolution=64), a.noise_std)
+                                   resolution=64, recipe=a.recipe), a.noise_std)
     scores = study(a.run_dir, cfg, n_units=a.n_units)
     a.out.mkdir(parents=True, exist_ok=True)
     scores.to_csv(a.out / "counterfactual_scores_pendulum_noise.csv", index=False)
-    summary = cf.role_summary(scores).assign(noise_std=a.noise_std)
+    summary = cf.role_summary(scores).assign(noise_std=a.noise_std, recipe=a.recipe)
     summary.to_csv(a.out / "counterfactual_summary_pendulum_noise.csv", index=False)
     print(summary.round(3).to_string(index=False))
     return 0

@@ -29,6 +29,12 @@ def test_seed_everything_makes_torch_and_numpy_repeat():
         seed_everything(-1)
 
 
-def test_auto_device():
-    assert auto_device("cpu").type == "cpu"
-    assert auto_device(None).type in ("cpu", "cuda")
+def test_auto_device_picks_cuda_only_when_present_and_respects_an_explicit_choice(monkeypatch):
+    """TrainConfig.device="auto" (the default) trains on the GPU when torch sees one, else the
+    CPU; an explicit device is used as given (README: what a GPU user gets)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert auto_device("auto") == torch.device("cpu") == auto_device(None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert auto_device("auto") == torch.device("cuda")
+    assert auto_device("cpu") == torch.device("cpu")  # explicit beats a present GPU
+    assert auto_device("cuda:1") == torch.device("cuda", 1)
