@@ -196,10 +196,7 @@ def test_soundness_known_answers(ds, cfset):
     torch.manual_seed(0)
     mean, std = ds.label_stats()
     model = build_model("icm_vae", ds.graph, RES, label_mean=mean, label_std=std).eval()
-    small = cf.CounterfactualSet(cfset.images[:6], cfset.labels[:6], cfset.exogenous[:6],
-                                 cfset.targets, [i[:6] for i in cfset.cf_images],
-                                 [lab[:6] for lab in cfset.cf_labels])
-    rows = score_soundness({("icm_vae", 0): model}, small, ds.graph)
+    rows = score_soundness({("icm_vae", 0): model}, cfset, ds.graph, n_units=6)
     mine = rows[rows["model"] == "icm_vae"]
     assert len(mine) == len(cfset.targets)
     assert (mine["composition"] == 0).all()
