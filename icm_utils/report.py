@@ -1,11 +1,12 @@
-"""README result tables, rendered from committed result folders (``results/<profile>/``).
+"""Result tables of the README and docs/results.md, rendered from committed result folders
+(``results/<profile>/``).
 
-The README's tables of a profile's runs sit between marker lines such as
+The documents' tables of a profile's runs sit between marker lines such as
 ``<!-- report:identifiability results/paper pendulum -->`` and ``<!-- /report -->``; this module
 renders each block from the CSV files it names, so no number is typed by hand, and
-``tests/test_report.py`` fails when the README and the committed tables disagree.
+``tests/test_report.py`` fails when a document and the committed tables disagree.
 
-    python -m icm_utils.report                 # check the README's blocks
+    python -m icm_utils.report                 # check the documents' blocks
     python -m icm_utils.report --write         # rewrite them from the tables
     python -m icm_utils.report --show results/paper pendulum   # print one folder's tables
 """
@@ -27,6 +28,8 @@ from icm_utils.model.models import MODEL_NAMES
 from icm_utils.training import health
 
 README = PROJECT_ROOT / "README.md"
+# the documents whose report blocks are rendered from the committed tables
+DOCUMENTS = (README, PROJECT_ROOT / "docs" / "results.md")
 # block-level scores in the README's column order; non-discriminative ones are marked as such
 BLOCK_METRICS = ("dci_disentanglement", "dci_completeness", "own_factor_r2", "exclusivity", "irs",
                  "agreement_between_seeds", "mcc_spearman", "dci_informativeness")
@@ -309,7 +312,7 @@ def stale_blocks(path: Path = README, root: Path = PROJECT_ROOT) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m icm_utils.report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--write", action="store_true", help="rewrite the README's report blocks")
+    p.add_argument("--write", action="store_true", help="rewrite the documents' report blocks")
     p.add_argument("--show", nargs=2, metavar=("FOLDER", "DATASET"),
                    help="print one result folder's tables instead")
     a = p.parse_args(argv)
@@ -320,14 +323,18 @@ def main(argv: list[str] | None = None) -> int:
             print("\n" + counterfactual_table(folder, ds))
         return 0
     if a.write:
-        README.write_text(render_blocks(README.read_text()))
-        print(f"rewrote {len(BLOCK.findall(README.read_text()))} block(s) of {README}")
+        for doc in DOCUMENTS:
+            doc.write_text(render_blocks(doc.read_text()))
+            print(f"rewrote {len(BLOCK.findall(doc.read_text()))} block(s) of {doc}")
         return 0
-    stale = stale_blocks()
-    for h in stale:
-        print(f"stale: {h}")
-    print(f"{len(BLOCK.findall(README.read_text()))} block(s), {len(stale)} stale")
-    return 1 if stale else 0
+    n_stale = 0
+    for doc in DOCUMENTS:
+        stale = stale_blocks(doc)
+        n_stale += len(stale)
+        for h in stale:
+            print(f"stale: {doc.name}: {h}")
+        print(f"{doc}: {len(BLOCK.findall(doc.read_text()))} block(s), {len(stale)} stale")
+    return 1 if n_stale else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""README tables are rendered from committed result folders; the README must match them."""
+"""Result tables are rendered from committed result folders; the documents must match them."""
 import pandas as pd
 import pytest
 
@@ -79,10 +79,13 @@ def test_blocks_are_rewritten_and_staleness_detected(tmp_path):
         report.render_blocks("<!-- report:nope res toy -->\nx\n<!-- /report -->", root=tmp_path)
 
 
-def test_readme_numbers_match_the_committed_tables():
-    n = len(report.BLOCK.findall(report.README.read_text()))
-    assert n >= 2
-    assert report.stale_blocks() == [], "run: python -m icm_utils.report --write"
+@pytest.mark.parametrize("doc", report.DOCUMENTS, ids=lambda p: p.name)
+def test_document_numbers_match_the_committed_tables(doc):
+    assert report.stale_blocks(doc) == [], "run: python -m icm_utils.report --write"
+
+
+def test_result_tables_live_in_docs_results():
+    assert len(report.BLOCK.findall(report.DOCUMENTS[1].read_text())) >= 10
 
 
 def test_row_order_controls_then_models_then_graph_variants():
