@@ -25,14 +25,16 @@ def save_figure(fig, name: str, directory: Path | str | None = None, dpi: int = 
     return out
 
 
-def image_grid(images: np.ndarray, nrow: int, titles=None, ax=None, pad: int = 2):
-    """Tile (N, H, W, 3) images (uint8 or float in [0,1]) into one picture on `ax`."""
+def image_grid(images: np.ndarray, nrow: int, titles=None, ax=None, pad: int = 2,
+               gap: int = 255):
+    """Tile (N, H, W, 3) images (uint8 or float in [0,1]) into one picture on `ax`, ``pad``
+    pixels apart, the gaps in grey level ``gap`` (255: white; darker shows where white tiles end)."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
         images = (np.clip(images, 0, 1) * 255).astype(np.uint8)
     n, h, w, c = images.shape
     ncol = int(np.ceil(n / nrow))
-    canvas = np.full((nrow * (h + pad) - pad, ncol * (w + pad) - pad, c), 255, np.uint8)
+    canvas = np.full((nrow * (h + pad) - pad, ncol * (w + pad) - pad, c), gap, np.uint8)
     for i, im in enumerate(images):
         r, q = divmod(i, ncol)
         canvas[r * (h + pad): r * (h + pad) + h, q * (w + pad): q * (w + pad) + w] = im
