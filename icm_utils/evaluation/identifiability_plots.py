@@ -95,17 +95,22 @@ def plot_metric_bars(df: pd.DataFrame, metric_names: Sequence[str] = CLAIM_METRI
     names = [m for m in metric_names if m in set(sub["metric"])]
     if not names:
         raise ValueError(f"none of {list(metric_names)} in the table")
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), squeeze=False)
-    for ax, m in zip(axes[0], names, strict=True):
+    # at most 3 panels a row: one strip of 8 panels was a 2455 x 343 picture with colliding ticks
+    ncol = min(3, len(names))
+    nrow = -(-len(names) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.4 * nrow), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, m in zip(axes.flat, names):
         sns.barplot(data=sub[sub["metric"] == m], x="model", y="value", hue="dataset",
                     errorbar="sd", ax=ax)
         ax.set_title(m, fontsize=9)
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("")
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        if ax.get_legend() and (ax is not axes[0, -1] or sub["dataset"].nunique() == 1):
+        if ax.get_legend() and (ax is not axes.flat[ncol - 1] or sub["dataset"].nunique() == 1):
             ax.get_legend().remove()
-    if axes[0, -1].get_legend():
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1, 1), fontsize=7)
+    if axes.flat[ncol - 1].get_legend():
+        sns.move_legend(axes.flat[ncol - 1], "upper left", bbox_to_anchor=(1, 1), fontsize=7)
     fig.tight_layout()
     return fig
