@@ -7,7 +7,7 @@ For each dataset, ``pretrained/<dataset>/`` holds
   - ``probe.pt``: the probe that reads factor values off images (probe.fit_probe);
   - ``card.json``: the training config, the code version (git commit) it was trained with, the
     files' SHA-256, and the counterfactual errors by role next to the do-nothing and simulator
-    controls, measured by ``evaluate`` (the numbers the README states; tests/test_pretrained.py
+    controls, measured by ``evaluate`` (the numbers the README states; tests/explore/test_pretrained.py
     recomputes them from the shipped files).
 Both checkpoints load with ``torch.load(weights_only=True)`` (checkpoint.read_checkpoint): no
 arbitrary unpickling, and a file whose hash differs from the card's is refused.

@@ -1,6 +1,6 @@
 """An ipywidgets explorer for interventions: the logic lives here so it is tested headlessly.
 
-Its page behaviour (JupyterLab in headless Chromium) is tested in tests/test_browser.py.
+Its page behaviour (JupyterLab in headless Chromium) is tested in tests/explore/test_browser.py.
 """
 from __future__ import annotations
 

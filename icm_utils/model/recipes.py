@@ -5,7 +5,7 @@ term is reduced, the output range of the flows' scale and shift nets, the decode
 composition, the alpha/beta warm-up and how labels are scaled for the prior
 (docs/official_code.md lists each item with the official code's behaviour).
 
-- ``official``: every item as the official code computes it (tests/test_recipes.py pins the
+- ``official``: every item as the official code computes it (tests/model/test_recipes.py pins the
   loss to the official formulas term by term).
 - ``official_joint``: the official recipe with one joint decoder in place of the averaged
   per-variable decoders: the default, because the ablation (results/ablation/, README) measured
