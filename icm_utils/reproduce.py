@@ -345,7 +345,14 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
                     if f.is_file():
                         shutil.copy2(f, dest / f.name)
         print(f"[reproduce] published tables to {RESULTS_DIR / profile} and figures to {figures}")
-    print(f"[reproduce] run folder: {out}")
+    print(f"[reproduce] run folder: {out} (executed notebooks; tables in results/, figures in "
+          f"figures/, trained runs in models/)")
+    icm = sorted((out / "models").glob("*/icm_vae/seed*/done.json"))
+    if icm:
+        ds, seed = icm[0].parent.parent.parent.name, icm[0].parent.name.removeprefix("seed")
+        print("[reproduce] explore the ICM-VAE it trained, in JupyterLab (`.venv/bin/jupyter lab`):\n"
+              f"    from icm_utils.explore.pretrained import run_explorer; "
+              f"run_explorer({str(out)!r}, {ds!r}, seed={seed})")
     return out
 
 

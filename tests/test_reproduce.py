@@ -193,3 +193,19 @@ def test_cell_output_reaches_the_terminal_line_by_line_without_bars_or_kernel_wa
     # the executed notebook keeps its outputs as before
     cell = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[-1]
     assert "[sweep] 2/2" in "".join(o.get("text", "") for o in cell.outputs)
+
+
+def test_the_main_job_ends_with_the_line_that_opens_the_explorer(monkeypatch, tmp_path, capsys):
+    import papermill
+
+    def fake_notebook(src, dst, parameters, **k):  # a notebook that trained ICM-VAE seed 0
+        rd = Path(parameters["RUN_DIR"]) / "models" / "pendulum" / "icm_vae" / "seed0"
+        rd.mkdir(parents=True, exist_ok=True)
+        (rd / "done.json").write_text("{}")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_notebook)
+    out = rp.run("smoke", out=tmp_path / "run", only=["03_training"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].startswith(f"[reproduce] run folder: {out}")
+    assert lines[-1].strip() == (f"from icm_utils.explore.pretrained import run_explorer; "
+                                 f"run_explorer({str(out)!r}, 'pendulum', seed=0)")

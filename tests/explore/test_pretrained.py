@@ -10,6 +10,8 @@ import torch
 from icm_utils.explore import pretrained
 from icm_utils.model.recipes import DEFAULT_RECIPE
 from icm_utils.training.checkpoint import CheckpointError
+from icm_utils.training.config import TrainConfig
+from icm_utils.training.runs import train_run
 
 ROLES = ("intervened", "descendant")  # the discriminative roles (controls.counterfactual_gaps)
 
@@ -50,3 +52,13 @@ def test_a_changed_file_is_refused(tmp_path):
         pretrained.load("pendulum", tmp_path)
     with pytest.raises(ValueError, match="no shipped checkpoint"):
         pretrained.files("circuit")
+
+
+def test_run_explorer_opens_the_model_a_run_folder_holds(tmp_path):
+    """The runner's last line points here: the explorer on the ICM-VAE it just trained."""
+    cfg = TrainConfig(epochs=1, n_train=64, resolution=32, seed=1).validate()
+    train_run(cfg, tmp_path, progress=False)
+    ex = pretrained.run_explorer(tmp_path, "pendulum", seed=1)
+    assert ex.graph.names[0] == "pendulum_angle" and ex.model.name == "icm_vae"
+    with pytest.raises(FileNotFoundError, match="no finished icm_vae run on pendulum \\(seed 0\\)"):
+        pretrained.run_explorer(tmp_path, "pendulum", seed=0)
