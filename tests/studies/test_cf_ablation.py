@@ -37,6 +37,9 @@ def test_study_trains_scores_and_publishes(tmp_path):
     ca.publish(t, tmp_path / "out")
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
         "identifiability_tidy.csv", "counterfactual_scores.csv", "counterfactual_summary.csv",
-        "soundness_scores.csv", "soundness_summary.csv", "training_health.csv"}
+        "soundness_scores.csv", "soundness_summary.csv", "training_health.csv", "targets.csv"}
+    check = ca.target_check(t["counterfactual_scores"], ident, baseline="official_joint")
+    assert list(check["criterion"])[:5] == list(ca.TARGETS)
+    assert (check["seeds"] == 1).all() and check["met"].dtype == bool
     with pytest.raises(FileNotFoundError, match="no finished runs"):
         ca.evaluate(tmp_path / "empty", "pendulum", variants, **small)
