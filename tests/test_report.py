@@ -154,3 +154,24 @@ def test_causal_cf_table_splits_root_and_caused_targets(tmp_path):
     assert "`control:do_nothing`" in table and "`control:oracle`" in table
     with pytest.raises(ValueError, match="no rows"):
         report.causal_cf_table(tmp_path, "flow")
+
+
+def test_causal_cf_targets_and_soundness_tables(tmp_path):
+    pd.DataFrame([
+        {"dataset": "pendulum", "criterion": "root intervened", "mean": 0.05, "std": 0.01,
+         "seeds": 3, "target": "<= 0.15", "met": True},
+        {"dataset": "pendulum", "criterion": "block DCI", "mean": 0.9, "std": float("nan"),
+         "seeds": 1, "target": ">= 0.95", "met": False}]).to_csv(tmp_path / "targets.csv",
+                                                                 index=False)
+    t = report.causal_cf_targets(tmp_path, "pendulum").splitlines()
+    assert t[2] == "| root intervened | 0.05 ± 0.01 | 3 | <= 0.15 | yes |"
+    assert t[3] == "| block DCI | 0.90 | 1 | >= 0.95 | **no** |"
+    rows = [{"dataset": "pendulum", "model": "m", "seed": s, "target": "a", "value": 0.0,
+             "intervened_on": "root", "composition": 0.0, "composition_x5": c,
+             "reversibility": 0.002, "reconstruction_mse": 0.001} for s, c in ((0, 0.001),
+                                                                                 (1, 0.003))]
+    pd.DataFrame(rows).to_csv(tmp_path / "soundness_scores.csv", index=False)
+    line = report.causal_cf_soundness(tmp_path, "pendulum").splitlines()[2]
+    assert line == "| `m` | root | 2.00 ± 1.41 | 2.00 ± 0.00 | 1.00 ± 0.00 |"
+    with pytest.raises(ValueError, match="no targets"):
+        report.causal_cf_targets(tmp_path, "flow")
