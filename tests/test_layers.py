@@ -210,3 +210,12 @@ def test_subpackages_import_only_what_their_docstring_lists():
     """The docstrings' "May import" lists hold: no module imports a subpackage not listed."""
     offenders = undeclared_imports(PACKAGE)
     assert not offenders, "imports the subpackage docstring does not allow:\n" + "\n".join(offenders)
+
+
+def test_every_module_has_a_line_in_the_test_map():
+    """tests/README.md maps each module to its tests (or says why another file covers it)."""
+    text = (ROOT / "tests" / "README.md").read_text()
+    modules = [p.relative_to(PACKAGE).as_posix() for p in sorted(PACKAGE.rglob("*.py"))
+               if p.name != "__init__.py"]
+    missing = [m for m in modules if f"`{m}`" not in text]
+    assert not missing, f"add these modules to tests/README.md: {missing}"
