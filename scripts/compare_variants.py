@@ -144,24 +144,17 @@ def counterfactual_table(plans: dict, out: Path, n_units: int, probe_epochs: int
     MSE) of every variant and seed, with the do-nothing and simulator controls, on the same
     held-out units, read by one probe (``probe.fit_probe``: observational and
     interventional training images; trained once per dataset and resolution, cached in OUT)."""
-    import torch
-
     from icm_utils.evaluation import counterfactual as cf
     from icm_utils.evaluation.counterfactual_table import score_counterfactuals
-    from icm_utils.evaluation.probe import Probe, fit_probe
+    from icm_utils.evaluation.probe import cached_probe
     from icm_utils.training.runs import load_run, load_training_data
 
     first = next(iter(plans.values()))[0]
     ds, _ = load_training_data(first)
     _, std = ds.label_stats()
-    probe_path = out / f"probe_{first.dataset}_{first.resolution}_{probe_epochs}ep_int.pt"
-    if probe_path.exists():
-        probe = Probe(len(ds.names), *ds.label_stats())
-        probe.load_state_dict(torch.load(probe_path, weights_only=True))
-        probe.eval()
-    else:  # observational + as many single-variable interventional images (fit_probe)
-        probe = fit_probe(ds, epochs=probe_epochs, seed=0)
-        torch.save(probe.state_dict(), probe_path)
+    # observational + as many single-variable interventional images (probe.fit_probe)
+    probe = cached_probe(out / f"probe_{first.dataset}_{first.resolution}_{probe_epochs}ep_int.pt",
+                         ds, probe_epochs)
     cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
     models = [(name, cfg.seed, load_run(out / name, cfg)[0])
               for name, cfgs in plans.items() for cfg in cfgs]

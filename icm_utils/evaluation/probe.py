@@ -7,6 +7,8 @@ on that alone may read the child off its parents' parts of the image.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -107,6 +109,20 @@ def fit_probe(dataset, n_observational: int | None = None, interventional: float
         xi, ui = interventional_images(dataset, n_int, seed)
         images, labels = np.concatenate([images, xi]), np.concatenate([labels, ui])
     return train_probe(images, labels, epochs=epochs, seed=seed, progress=progress)
+
+
+def cached_probe(path: Path | str, dataset, epochs: int = 10, seed: int = 0) -> Probe:
+    """``fit_probe(dataset, epochs=epochs, seed=seed)``, kept at ``path`` and read back from it
+    next time, so every evaluation of a run folder reads its models with one probe."""
+    path = Path(path)
+    if path.exists():
+        probe = Probe(len(dataset.names), *dataset.label_stats())
+        probe.load_state_dict(torch.load(path, weights_only=True))
+        return probe.eval()
+    probe = fit_probe(dataset, epochs=epochs, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(probe.state_dict(), path)
+    return probe
 
 
 def do_bounds(dataset, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

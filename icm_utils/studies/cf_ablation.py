@@ -24,14 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from icm_utils.core.paths import FIGURES_DIR, RESULTS_DIR
 from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation.analysis import control_codes, encode_runs, score_codes
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals, score_soundness
 from icm_utils.evaluation.plotting import save_figure
-from icm_utils.evaluation.probe import Probe, fit_probe
+from icm_utils.evaluation.probe import cached_probe
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.health import health_table
 from icm_utils.training.runs import is_done, load_run, load_training_data
@@ -91,7 +90,8 @@ def evaluate(run_dir: Path | str, dataset: str, variants: Sequence[str] = tuple(
     ident = score_codes(codes + control_codes(codes), dim_metrics=())
     ds = load_training_data(next(iter(plan.values()))[0])[0]
     _, std = ds.label_stats()
-    probe = cached_probe(Path(run_dir), ds, dataset, probe_epochs)
+    probe = cached_probe(Path(run_dir) / f"probe_{dataset}_{ds.images.shape[1]}px_{probe_epochs}ep.pt",
+                         ds, probe_epochs)
     cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
     models = [(v, c.seed, load_run(Path(run_dir) / v, c)[0]) for v, cfgs in plan.items()
               for c in cfgs]
@@ -101,19 +101,6 @@ def evaluate(run_dir: Path | str, dataset: str, variants: Sequence[str] = tuple(
                         for v, cfgs in plan.items()], ignore_index=True)
     return {"identifiability": ident, "counterfactual_scores": scores.assign(dataset=dataset),
             "soundness": sound, "health": health}
-
-
-def cached_probe(run_dir: Path, ds, dataset: str, epochs: int) -> Probe:
-    """The probe of one dataset (``probe.fit_probe``, seed 0), fitted once per run folder and
-    resolution and kept there, so a re-evaluation reads every model with the same probe."""
-    path = run_dir / f"probe_{dataset}_{ds.images.shape[1]}px_{epochs}ep.pt"
-    if path.exists():
-        probe = Probe(len(ds.names), *ds.label_stats())
-        probe.load_state_dict(torch.load(path, weights_only=True))
-        return probe.eval()
-    probe = fit_probe(ds, epochs=epochs, seed=0)
-    torch.save(probe.state_dict(), path)
-    return probe
 
 
 def counterfactual_summary(scores: pd.DataFrame) -> pd.DataFrame:
