@@ -7,6 +7,8 @@ official code reads RGBA (an opaque alpha channel), a third more input than this
     python scripts/benchmark_training.py                       # 96 px, Pendulum, all models
     python scripts/benchmark_training.py --datasets pendulum flow --resolution 64
     python scripts/benchmark_training.py --resolution 64 --models icm_vae --recipes official elbo
+    python scripts/benchmark_training.py --resolution 64 --models icm_vae --recipes independent_noise \
+        --levers none channels_last bf16       # the cheap speed levers, side by side
 
 Each configuration runs in a fresh subprocess so its peak resident memory is its own. Seconds per
 epoch are extrapolated from `--batches` timed training steps (after 2 warm-up steps) to the
@@ -22,10 +24,13 @@ import sys
 import time
 
 OFFICIAL = "official_size"
+LEVERS = ("none", "channels_last", "bf16")
 
 
 def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int,
-        recipe: str = "official") -> dict:
+        recipe: str = "official", lever: str = "none") -> dict:
+    import contextlib
+
     import torch
 
     from icm_utils.data.datasets import load_dataset
@@ -41,6 +46,10 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
     else:
         net = build_model(model, ds.graph, resolution, label_mean=mean, label_std=std,
                           recipe=recipe)
+    fmt = torch.channels_last if lever == "channels_last" else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    cast = (torch.autocast("cpu", dtype=torch.bfloat16) if lever == "bf16"
+            else contextlib.nullcontext())
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     idx = torch.as_tensor(ds.train_idx)
     images = torch.from_numpy(ds.images).permute(0, 3, 1, 2)
@@ -49,9 +58,10 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
     times = []
     for step in range(batches + 2):
         b = idx[torch.randint(len(idx), (batch_size,))]
-        x = to_float_images(images[b])
+        x = to_float_images(images[b]).contiguous(memory_format=fmt)
         t0 = time.perf_counter()
-        loss = net.loss_terms(x, labels[b], alpha=0.1, beta=1.2)["loss"]
+        with cast:
+            loss = net.loss_terms(x, labels[b], alpha=0.1, beta=1.2)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -60,7 +70,7 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
     per_batch = sum(times) / len(times)
     epoch = per_batch * -(-len(idx) // batch_size)
     return {"dataset": dataset, "model": model,
-            "recipe": "official" if model == OFFICIAL else recipe,
+            "recipe": "official" if model == OFFICIAL else recipe, "lever": lever,
             "resolution": resolution,
             "params_M": round(n_params / 1e6, 2), "s_per_epoch": round(epoch, 1),
             "images_per_s": round(batch_size / per_batch, 1),
@@ -78,10 +88,14 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--recipes", nargs="+", default=["official"],
                    help="training recipes (icm_utils.model.recipes.RECIPES) to time each model under")
-    p.add_argument("--one", nargs=3, metavar=("DATASET", "MODEL", "RECIPE"), help=argparse.SUPPRESS)
+    p.add_argument("--levers", nargs="+", default=["none"], choices=LEVERS,
+                   help="speed levers to time side by side: channels_last memory format, bf16 "
+                        "autocast (CPUs with bf16 support)")
+    p.add_argument("--one", nargs=4, metavar=("DATASET", "MODEL", "RECIPE", "LEVER"),
+                   help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.one:
-        print(json.dumps(one(*a.one[:2], a.resolution, a.batches, a.batch_size, a.one[2])))
+        print(json.dumps(one(*a.one[:2], a.resolution, a.batches, a.batch_size, *a.one[2:])))
         return
     import pandas as pd
     import torch
@@ -89,19 +103,19 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch_size}, "
           f"{a.batches} timed steps per configuration", flush=True)
     rows = []
-    jobs = [(d, m, r) for d in a.datasets for m in a.models
-            for r in ([a.recipes[0]] if m == OFFICIAL else a.recipes)]
-    for d, m, r in jobs:
-        out = subprocess.run([sys.executable, __file__, "--one", d, m, r, "--resolution",
+    jobs = [(d, m, r, lv) for d in a.datasets for m in a.models
+            for r in ([a.recipes[0]] if m == OFFICIAL else a.recipes) for lv in a.levers]
+    for d, m, r, lv in jobs:
+        out = subprocess.run([sys.executable, __file__, "--one", d, m, r, lv, "--resolution",
                               str(a.resolution), "--batches", str(a.batches), "--batch-size",
                               str(a.batch_size)], capture_output=True, text=True)
         if out.returncode:
-            print(f"{d}/{m}/{r} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+            print(f"{d}/{m}/{r}/{lv} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    ref = df[df.model == OFFICIAL].set_index("dataset")["s_per_epoch"]
+    ref = df[(df.model == OFFICIAL) & (df.lever == "none")].set_index("dataset")["s_per_epoch"]
     df["speedup_vs_official"] = [round(ref.get(d, float("nan")) / s, 1)
                                  for d, s in zip(df.dataset, df.s_per_epoch)]
     print()
