@@ -110,7 +110,7 @@ def counterfactual_summary(scores: pd.DataFrame) -> pd.DataFrame:
                           for d, g in scores.groupby("dataset", sort=False)], ignore_index=True)
     cols = [c for c in (*cf.COUNTERFACTUAL_ROLES, "image_mse") if c in per_seed]
     g = per_seed.groupby(["dataset", "model", "intervened_on"], sort=False)[cols]
-    out = g.mean().join(g.std(), rsuffix="_std").join(g.size().rename("seeds"))
+    out = g.mean().join(g.std().add_suffix("_std")).join(g.size().rename("seeds"))
     return out.reset_index()
 
 
@@ -162,13 +162,14 @@ def soundness_summary(sound: pd.DataFrame) -> pd.DataFrame:
     cols = list(cf.SOUNDNESS_COLUMNS)
     per_seed = sound.groupby(["dataset", "model", "seed", "intervened_on"], sort=False)[cols].mean()
     g = per_seed.groupby(["dataset", "model", "intervened_on"], sort=False)
-    return g.mean().join(g.std(), rsuffix="_std").reset_index()
+    return g.mean().join(g.std().add_suffix("_std")).reset_index()
 
 
 def grid_figure(run_dir: Path | str, dataset: str = "pendulum",
                 variants: Sequence[str] = ("official_joint", "independent_noise"), seed: int = 0,
-                unit: int = 7, **kw):
-    """Intervention grids of the named rows beside the simulator, one held-out unit."""
+                unit: int = 7, variables: Sequence[str] | None = None, **kw):
+    """Intervention grids of the named rows beside the simulator, one held-out unit; only the
+    named ``variables`` (default all)."""
     ds = None
     panels = []
     for v in variants:
@@ -176,9 +177,11 @@ def grid_figure(run_dir: Path | str, dataset: str = "pendulum",
         model, _ = load_run(Path(run_dir) / v, cfg)
         ds = ds or load_training_data(cfg)[0]
         panels.append((v, *cf.intervention_grid(model, ds, unit)))
-    grids = {v: imgs for v, imgs, _, _ in panels}
-    grids["simulator"] = panels[0][2]
-    return cf.plot_intervention_grids(grids, panels[0][3], ds.graph.names,
+    keep = [ds.graph.index(v) for v in variables] if variables else list(range(ds.graph.n))
+    grids = {v: imgs[keep] for v, imgs, _, _ in panels}
+    grids["simulator"] = panels[0][2][keep]
+    return cf.plot_intervention_grids(grids, panels[0][3][keep],
+                                      [ds.graph.names[i] for i in keep],
                                       title=f"{dataset}: counterfactuals of held-out unit {unit}, "
                                             f"seed {seed}", units=ds.scm.units)
 
@@ -216,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.publish:
         publish(tables, a.publish)
         if "pendulum" in a.datasets:
-            save_figure(grid_figure(a.run_dir), "05_intervention_grid_causal_cf",
-                        FIGURES_DIR if a.publish == RESULTS_DIR / "causal_cf" else a.publish)
+            figs = FIGURES_DIR if a.publish == RESULTS_DIR / "causal_cf" else a.publish
+            save_figure(grid_figure(a.run_dir), "05_intervention_grid_causal_cf", figs)
+            save_figure(grid_figure(a.run_dir, variables=("pendulum_angle", "light_position")),
+                        "00_headline_counterfactuals", figs)
         print(f"[cf_ablation] tables in {a.publish}")
     return 0
 
