@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from icm_utils.explore import pretrained
-from icm_utils.model.recipes import DEFAULT_RECIPE
 from icm_utils.training.checkpoint import CheckpointError
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.runs import train_run
@@ -23,7 +22,7 @@ def test_shipped_checkpoint_is_small_weights_only_and_documented(dataset):
     raw = torch.load(f["model"], map_location="cpu", weights_only=True)  # no unpickling needed
     assert raw["optimizer"] == {}  # weights only
     card = json.loads(f["card"].read_text())
-    assert card["train"]["recipe"] == DEFAULT_RECIPE and card["train"]["dataset"] == dataset
+    assert card["train"]["recipe"] == pretrained.TRAIN["recipe"] and card["train"]["dataset"] == dataset
     assert card["train"] | pretrained.TRAIN == card["train"]  # the default profile's settings
     assert len(card["code_version"]) >= 40
 
