@@ -215,12 +215,8 @@ def causal_cf_table(folder: Path | str, dataset: str) -> str:
     the do-nothing and simulator rows. Reads ``identifiability_tidy.csv`` and the per-unit
     ``counterfactual_scores.csv`` (split by seed here)."""
     folder = Path(folder)
-    tidy = pd.read_csv(folder / "identifiability_tidy.csv", dtype={"seed": str})
-    tidy = tidy[tidy["dataset"] == dataset]
-    scores = pd.read_csv(folder / "counterfactual_scores.csv")
-    scores = scores[scores["dataset"] == dataset]
-    if tidy.empty or scores.empty:
-        raise ValueError(f"{folder} has no rows for {dataset!r}")
+    tidy = _dataset_rows(folder / "identifiability_tidy.csv", dataset, "rows", dtype={"seed": str})
+    scores = _dataset_rows(folder / "counterfactual_scores.csv", dataset, "rows")
     per_seed = role_summary(scores, by_target=True)
     head = ["model", "seeds", "block DCI", "own-factor R²", "root: intervened", "root: descendants",
             "root: non-desc.", "non-root: intervened", "non-root: descendants", "non-root: non-desc."]
@@ -274,12 +270,18 @@ def causal_cf_headline(folder: Path | str, _: str = "all") -> str:
     return "\n".join(lines)
 
 
-def causal_cf_targets(folder: Path | str, dataset: str) -> str:
-    """The [causal-cf] targets of ``targets.csv`` (``studies.cf_ablation.target_check``)."""
-    df = pd.read_csv(Path(folder) / "targets.csv")
+def _dataset_rows(path: Path, dataset: str, what: str, **read) -> pd.DataFrame:
+    """The rows of one dataset in a tidy CSV; a clear error when it has none."""
+    df = pd.read_csv(path, **read)
     df = df[df["dataset"] == dataset]
     if df.empty:
-        raise ValueError(f"{folder} has no targets for {dataset!r}")
+        raise ValueError(f"{path.parent} has no {what} for {dataset!r}")
+    return df
+
+
+def causal_cf_targets(folder: Path | str, dataset: str) -> str:
+    """The [causal-cf] targets of ``targets.csv`` (``studies.cf_ablation.target_check``)."""
+    df = _dataset_rows(Path(folder) / "targets.csv", dataset, "targets")
     lines = ["| criterion | value | seeds | target | met |", "|---|---|---|---|---|"]
     for r in df.itertuples():
         value = mean_std(r.mean, r.std) if r.std == r.std else f"{r.mean:.2f}"
@@ -290,10 +292,7 @@ def causal_cf_targets(folder: Path | str, dataset: str) -> str:
 
 def causal_cf_soundness(folder: Path | str, dataset: str) -> str:
     """Soundness of the ablation's rows (image MSE to the model's reconstruction; ×1e3)."""
-    df = pd.read_csv(Path(folder) / "soundness_scores.csv")
-    df = df[df["dataset"] == dataset]
-    if df.empty:
-        raise ValueError(f"{folder} has no soundness rows for {dataset!r}")
+    df = _dataset_rows(Path(folder) / "soundness_scores.csv", dataset, "soundness rows")
     cols = ["composition_x5", "reversibility", "reconstruction_mse"]
     per_seed = df.groupby(["model", "seed", "intervened_on"], sort=False)[cols].mean().reset_index()
     head = ["model", "targets", "composition ×5", "reversibility", "reconstruction (to the image)"]
