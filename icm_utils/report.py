@@ -255,11 +255,12 @@ def causal_cf_headline(folder: Path | str, _: str = "all") -> str:
     for d in datasets:
         head += [f"{d}: intervened", f"{d}: descendants", f"{d}: block DCI"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    roots = {d: role_summary(scores[scores["dataset"] == d], by_target=True).query(
+        "intervened_on == 'root'") for d in datasets}
     for model in models:
         cells = []
         for d in datasets:
-            per_seed = role_summary(scores[scores["dataset"] == d], by_target=True)
-            r = per_seed[(per_seed["model"] == model) & (per_seed["intervened_on"] == "root")]
+            r = roots[d][roots[d]["model"] == model]
             i = tidy[(tidy["dataset"] == d) & (tidy["model"] == model)
                      & (tidy["metric"] == "dci_disentanglement")]
             cells += [_cell(r["intervened"]), _cell(r["descendant"]), _cell(i["value"])]

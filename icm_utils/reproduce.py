@@ -27,6 +27,7 @@ from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.model.models import MODEL_NAMES
 from icm_utils.model.recipes import RECIPES
 from icm_utils.training.config import DATASETS
+from icm_utils.training.runs import finished_configs, run_tags
 
 NOTEBOOKS = ("01_data", "02_model", "03_training", "04_identifiability", "05_counterfactuals",
              "06_misspecification")
@@ -347,12 +348,11 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
         print(f"[reproduce] published tables to {RESULTS_DIR / profile} and figures to {figures}")
     print(f"[reproduce] run folder: {out} (executed notebooks; tables in results/, figures in "
           f"figures/, trained runs in models/)")
-    icm = sorted((out / "models").glob("*/icm_vae/seed*/done.json"))
+    icm = [c for c in finished_configs(out) if c.model == "icm_vae" and not run_tags(c)]
     if icm:
-        ds, seed = icm[0].parent.parent.parent.name, icm[0].parent.name.removeprefix("seed")
         print("[reproduce] explore the ICM-VAE it trained, in JupyterLab (`.venv/bin/jupyter lab`):\n"
               f"    from icm_utils.explore.pretrained import run_explorer; "
-              f"run_explorer({str(out)!r}, {ds!r}, seed={seed})")
+              f"run_explorer({str(out)!r}, {icm[0].dataset!r}, seed={icm[0].seed})")
     return out
 
 

@@ -1,9 +1,12 @@
+import json
 from pathlib import Path
 
 import pytest
 from circuit_fixture import write_shards
 
 from icm_utils import reproduce as rp
+from icm_utils.training.config import TrainConfig
+from icm_utils.training.runs import run_dir_for
 
 
 def test_every_profile_plans_all_notebooks_with_valid_declared_parameters(tmp_path):
@@ -199,9 +202,10 @@ def test_the_main_job_ends_with_the_line_that_opens_the_explorer(monkeypatch, tm
     import papermill
 
     def fake_notebook(src, dst, parameters, **k):  # a notebook that trained ICM-VAE seed 0
-        rd = Path(parameters["RUN_DIR"]) / "models" / "pendulum" / "icm_vae" / "seed0"
+        cfg = TrainConfig()
+        rd = run_dir_for(parameters["RUN_DIR"], cfg)
         rd.mkdir(parents=True, exist_ok=True)
-        (rd / "done.json").write_text("{}")
+        (rd / "done.json").write_text(json.dumps({"train": cfg.to_dict()}))
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_notebook)
     out = rp.run("smoke", out=tmp_path / "run", only=["03_training"])

@@ -98,8 +98,8 @@ def _scores(rc: RunCodes, level: str, seed: int) -> dict[str, float]:
     """metrics.evaluate_all and the block measures of identifiability at ``level``."""
     aligned = rc.aligned and level == "block"
     out = metrics.evaluate_all(rc.codes, rc.factors, seed=seed, level=level)
-    out.update(identifiability.identifiability_scores(rc.codes, rc.factors, level=level, seed=seed,
-                                        block_of=blocks_of(rc) if aligned else None))
+    out.update(identifiability.identifiability_scores(
+        rc.codes, rc.factors, level=level, seed=seed, block_of=blocks_of(rc) if aligned else None))
     return out
 
 

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from torch import Tensor
 
 from icm_utils.core.stats import match_blocks
 from icm_utils.data.images import float_images
@@ -162,36 +163,38 @@ def soundness(model, cfset: CounterfactualSet, model_name: str = "", seed: int =
     do-nothing and simulator controls all three are 0 by construction."""
     graph = graph or model.graph
     model.eval()
+    n = len(cfset.images)
+    batches = [(b, float_images(cfset.images[b:b + batch_size])) for b in range(0, n, batch_size)]
+    recs = [model.reconstruct(x) for _, x in batches]  # every score is read against these
+
+    def mse_sum(a: Tensor, c: Tensor) -> float:  # summed over units, so batches add up
+        return float(((a - c) ** 2).mean()) * len(a)
+
+    recon = sum(mse_sum(r, x) for (_, x), r in zip(batches, recs)) / n
+    null: dict[str, tuple[float, float]] = {}  # per variable: the value plays no part
+    for name in dict.fromkeys(t for t, _ in cfset.targets):
+        block = model.latent_index(graph.index(name))
+        first = repeated = 0.0
+        for (_, x), rec in zip(batches, recs):
+            y = x
+            for r in range(repeats):
+                y = model.counterfactual(y, {name: model.encode(y)[:, block]}, units="latent")[0]
+                if r == 0:
+                    first += mse_sum(y, rec)
+            repeated += mse_sum(y, rec)
+        null[name] = (first / n, repeated / n)
     rows = []
-    null_cache: dict[str, tuple[float, float]] = {}
     for name, value in cfset.targets:
         i = graph.index(name)
-        comp, comp_r, rev, recon = [], [], [], []
-        for b in range(0, len(cfset.images), batch_size):
-            x = float_images(cfset.images[b:b + batch_size])
-            rec = model.reconstruct(x)
-            recon.append(float(((rec - x) ** 2).mean()) * len(x))
-            if name not in null_cache:
-                y = x
-                for r in range(repeats):
-                    z = model.encode(y)
-                    y = model.counterfactual(y, {name: z[:, model.latent_index(i)]},
-                                             units="latent")[0]
-                    if r == 0:
-                        comp.append(float(((y - rec) ** 2).mean()) * len(x))
-                comp_r.append(float(((y - rec) ** 2).mean()) * len(x))
+        rev = 0.0
+        for (b, x), rec in zip(batches, recs):
             x_cf = model.counterfactual(x, {name: value}, units="label")[0]
             back = torch.as_tensor(cfset.labels[b:b + batch_size, i], dtype=x.dtype)
-            x_back = model.counterfactual(x_cf, {name: back}, units="label")[0]
-            rev.append(float(((x_back - rec) ** 2).mean()) * len(x))
-        n = len(cfset.images)
-        if name not in null_cache:
-            null_cache[name] = (sum(comp) / n, sum(comp_r) / n)
+            rev += mse_sum(model.counterfactual(x_cf, {name: back}, units="label")[0], rec)
         rows.append({"model": model_name, "seed": seed, "target": name, "value": value,
-                     "intervened_on": intervened_on(graph, name),
-                     "composition": null_cache[name][0],
-                     f"composition_x{repeats}": null_cache[name][1],
-                     "reversibility": sum(rev) / n, "reconstruction_mse": sum(recon) / n})
+                     "intervened_on": intervened_on(graph, name), "composition": null[name][0],
+                     f"composition_x{repeats}": null[name][1], "reversibility": rev / n,
+                     "reconstruction_mse": recon})
     return pd.DataFrame(rows)
 
 

@@ -31,7 +31,13 @@ from icm_utils.model.models import model_from_config
 from icm_utils.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.loop import run_config
-from icm_utils.training.runs import finished_runs, load_run, load_training_data, train_run
+from icm_utils.training.runs import (
+    finished_configs,
+    load_run,
+    load_training_data,
+    run_tags,
+    train_run,
+)
 
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 SHIPPED = ("pendulum", "flow")
@@ -104,13 +110,12 @@ def run_explorer(run_dir: Path | str, dataset: str = "pendulum", model: str = "i
                  seed: int = 0):
     """An InterventionExplorer on a model trained by the runner or a sweep into ``run_dir``
     (its first finished run of ``model`` on ``dataset``, seed ``seed``)."""
-    found = [rd for rd in finished_runs(run_dir)
-             if rd.parent.name == model and rd.parent.parent.name == dataset
-             and rd.name == f"seed{seed}"]
+    found = [c for c in finished_configs(run_dir) if (c.model, c.dataset, c.seed) ==
+             (model, dataset, seed) and not run_tags(c)]
     if not found:
         raise FileNotFoundError(f"no finished {model} run on {dataset} (seed {seed}) under "
                                 f"{Path(run_dir) / 'models'}")
-    cfg = TrainConfig.from_dict(json.loads((found[0] / "done.json").read_text())["train"])
+    cfg = found[0]
     trained = load_run(run_dir, cfg)[0]
     return InterventionExplorer(trained, load_training_data(cfg)[0], seed=seed)
 

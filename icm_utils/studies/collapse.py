@@ -17,7 +17,6 @@ of eps that its own factor explains least.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,8 +28,13 @@ import torch
 from icm_utils.data.images import float_images
 from icm_utils.evaluation import controls
 from icm_utils.evaluation.identifiability import MIN_EXPLAINED, block_scores, heldout_r2, rank_gauss
-from icm_utils.training.config import TrainConfig
-from icm_utils.training.runs import data_key, load_run, load_training_data
+from icm_utils.training.runs import (
+    data_key,
+    finished_configs,
+    load_run,
+    load_training_data,
+    run_tags,
+)
 
 COLLAPSE_COLUMNS = ["dataset", "model", "seed", "log_slope", "eps_sd", "z_sd", "dead_dims", "dims",
            "weakest", "weakest_own_r2"]
@@ -80,13 +84,12 @@ def control_rows(dataset: str, factors, names: Sequence[str], k: int) -> list[di
 
 
 def run_configs(root: Path | str, datasets: Sequence[str], models: Sequence[str] = MODELS):
-    """The finished runs' configs under ``root/models/<dataset>/<model>/seed*``, in order."""
-    cfgs = []
-    for ds in datasets:
-        for m in models:
-            for done in sorted(Path(root, "models", ds, m).glob("seed*/done.json")):
-                cfgs.append(TrainConfig.from_dict(json.loads(done.read_text())["train"]))
-    return cfgs
+    """The finished plain runs' configs (``runs.run_tags``: true graph, grid data) of these
+    datasets and models under ``root``, in that order, then by seed."""
+    cfgs = [c for c in finished_configs(root)
+            if c.dataset in datasets and c.model in models and not run_tags(c)]
+    return sorted(cfgs, key=lambda c: (list(datasets).index(c.dataset),
+                                       list(models).index(c.model), c.seed))
 
 
 def collapse_table(root: Path | str, cfgs, split: str = "test") -> pd.DataFrame:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from icm_utils.core.utils import field_errors
 from icm_utils.data.circuit import LAYOUT, check_folder
 from icm_utils.data.circuit_data import CIRCUIT_MODES
+from icm_utils.data.datasets import DATA_MODES
 from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.model.models import MODEL_NAMES, hparam_errors
 from icm_utils.model.nets import RESOLUTIONS as NET_RESOLUTIONS
@@ -89,8 +90,8 @@ class TrainConfig:
             errors = [] if self.data_dir is None else [
                 f"data_dir applies to downloaded datasets {DOWNLOADED}; {self.dataset!r} is "
                 "generated (leave data_dir None)"]
-            if self.data_mode not in ("grid", "random"):
-                errors.append(f"data_mode={self.data_mode!r} is not 'grid' or 'random'")
+            if self.data_mode not in DATA_MODES:
+                errors.append(f"data_mode={self.data_mode!r} is not one of {DATA_MODES}")
             return errors
 
         errors = []

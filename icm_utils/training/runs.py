@@ -27,13 +27,19 @@ from icm_utils.training.config import TrainConfig
 from icm_utils.training.loop import fit, load_model, run_config, save_history, write_json
 
 
+def run_tags(cfg: TrainConfig) -> list[str]:
+    """How a run departs from the plain one (true graph, grid data, no mechanism noise): the
+    suffixes of its model folder; empty for a plain run."""
+    tags = [f"graph_{cfg.graph}"] if cfg.graph != "true" else []
+    tags += [cfg.data_mode] if cfg.data_mode != "grid" else []
+    return tags + ([f"noise{cfg.noise_std:g}"] if cfg.noise_std else [])
+
+
 def run_dir_for(root: Path | str, cfg: TrainConfig) -> Path:
     """``root/models/<dataset>/<model>[-graph_<kind>][-random][-noise<std>]/seed<k>``: runs that
     differ in the graph they are told or in their data never share a folder."""
-    tags = [f"graph_{cfg.graph}"] if cfg.graph != "true" else []
-    tags += [cfg.data_mode] if cfg.data_mode != "grid" else []
-    tags += [f"noise{cfg.noise_std:g}"] if cfg.noise_std else []
-    return Path(root) / "models" / cfg.dataset / "-".join([cfg.model, *tags]) / f"seed{cfg.seed}"
+    return (Path(root) / "models" / cfg.dataset / "-".join([cfg.model, *run_tags(cfg)])
+            / f"seed{cfg.seed}")
 
 
 def same_config(saved: dict, cfg: TrainConfig) -> bool:
@@ -121,6 +127,12 @@ def finished_runs(root: Path | str, cfgs=None) -> list[Path]:
     if cfgs is None:
         return sorted(d.parent for d in Path(root).glob("models/*/*/seed*/done.json"))
     return [rd for rd in (run_dir_for(root, c) for c in cfgs) if (rd / "done.json").exists()]
+
+
+def finished_configs(root: Path | str) -> list[TrainConfig]:
+    """The configs every finished run under ``root/models`` was trained with (from done.json)."""
+    return [TrainConfig.from_dict(json.loads((rd / "done.json").read_text())["train"])
+            for rd in finished_runs(root)]
 
 
 def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,

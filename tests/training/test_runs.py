@@ -1,9 +1,17 @@
 """Run folders: where a config's run lives, which runs are finished, when a saved config is the
 same run. (Training, resuming and skipping: tests/training/test_sweep.py and test_loop.py.)"""
+import json
 from pathlib import Path
 
 from icm_utils.training.config import TrainConfig
-from icm_utils.training.runs import data_key, finished_runs, run_dir_for, same_config
+from icm_utils.training.runs import (
+    data_key,
+    finished_configs,
+    finished_runs,
+    run_dir_for,
+    run_tags,
+    same_config,
+)
 
 
 def _touch(folder: Path, *names: str) -> Path:
@@ -53,3 +61,17 @@ def test_same_config_fills_new_fields_with_defaults_and_rejects_garbage():
     assert not same_config({**saved, "epochz": 3}, cfg)  # unknown field: another code's run
     assert data_key(cfg) == data_key(TrainConfig(epochs=9, seed=5, model="beta_vae"))
     assert data_key(cfg) != data_key(TrainConfig(noise_std=0.1))
+
+
+def test_run_tags_and_finished_configs_read_runs_by_config_not_folder_name(tmp_path):
+    plain = TrainConfig(seed=1)
+    noisy = TrainConfig(seed=0, data_mode="random", noise_std=2.0, graph="empty")
+    assert run_tags(plain) == [] and run_tags(noisy) == ["graph_empty", "random", "noise2"]
+    assert run_dir_for(tmp_path, noisy).parent.name == "icm_vae-" + "-".join(run_tags(noisy))
+    for cfg in (plain, noisy, TrainConfig(seed=2)):
+        rd = run_dir_for(tmp_path, cfg)
+        rd.mkdir(parents=True)
+        if cfg.seed != 2:  # seed 2 is unfinished
+            (rd / "done.json").write_text(json.dumps({"train": cfg.to_dict()}))
+    # folder order, component by component: "icm_vae" before "icm_vae-graph_empty-..."
+    assert [c.to_dict() for c in finished_configs(tmp_path)] == [plain.to_dict(), noisy.to_dict()]
