@@ -1,7 +1,9 @@
 """Execute the notebook series for a named parameter profile: ``python -m icm_utils.reproduce``.
 
+    python -m icm_utils.reproduce                            # quick: the README's main job (<= 10 min)
     python -m icm_utils.reproduce --profile smoke            # seconds per notebook (CI)
-    python -m icm_utils.reproduce --profile default          # the README's main job (~1 h 40 min, 2 cores)
+    python -m icm_utils.reproduce --profile one_seed         # every notebook, Pendulum, one seed
+                                                             # (19 min at 2.6 s per 64-px epoch)
     python -m icm_utils.reproduce --profile paper --publish  # everything, 3 seeds (~5 h, 2 cores)
     python -m icm_utils.reproduce --profile official --publish  # the official protocol (~1 h 45 min)
     python -m icm_utils.reproduce --profile circuit --set CIRCUIT_DIR=/data/causal_circuit
@@ -15,12 +17,16 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from icm_utils.core.paths import FIGURES_DIR, NOTEBOOKS_DIR, RESULTS_DIR, RUNS_DIR
+from icm_utils.core.utils import cpu_model
 from icm_utils.data.circuit import LAYOUT, check_folder
 from icm_utils.data.circuit_data import CIRCUIT_MODES
 from icm_utils.data.graph import GRAPH_KINDS
@@ -44,9 +50,30 @@ _MISSPEC = {"DATASET": "pendulum", "EPOCHS": 30, "N_TRAIN": None, "RESOLUTION": 
 # (sweep.local_cluster) a run there measured within ~8% of in-process on 2 cores (22.8 s vs
 # 21 s for 4 Pendulum epochs). --set SCHEDULER=tcp://host:8786 sends them to a remote cluster,
 # SCHEDULER=sync keeps them in the notebook's process.
+# The recommended recipe for ICM-VAE (docs/counterfactuals.md, beyond the paper); the
+# CausalVAE-style baseline keeps the paper-faithful default, as in results/causal_cf/.
+RECOMMENDED = {"icm_vae": "independent_noise", "causal_vae": "official_joint"}
+# quick: the README's main job. The two models on the whole Pendulum grid at 64 px, QUICK_EPOCHS
+# chosen from the time-to-quality curve (results/time_to_quality/); one seed, no Dask.
+QUICK_EPOCHS = 15
+_QUICK = {"EPOCHS": QUICK_EPOCHS, "N_TRAIN": None, "RESOLUTION": 64, "RECIPE": RECOMMENDED}
+_QUICK_MODELS = ["icm_vae", "causal_vae"]
+
 PROFILES: dict[str, dict[str, dict]] = {
+    "quick": {
+        "01_data": {"RESOLUTION": 64},
+        "02_model": {},
+        "03_training": {"DATASET": "pendulum", "MODEL": "icm_vae", **_QUICK},
+        "04_identifiability": {"DATASETS": ["pendulum"], "MODELS": _QUICK_MODELS, "SEEDS": [0],
+                               "SCHEDULER": "sync", "SYNTH_EPOCHS": 30, "SYNTH_SEEDS": [0],
+                               **_QUICK},
+        "05_counterfactuals": {"DATASET": "pendulum", "MODELS": _QUICK_MODELS, "SEEDS": [0],
+                               "N_UNITS": 200, "PROBE_EPOCHS": 10, "N_PROBE": None,
+                               "NOISE_STD": 0, **_QUICK},
+    },
     "smoke": {nb: {} for nb in NOTEBOOKS},
-    "default": {
+    # every notebook on Pendulum with one seed, the paper's recipe (official_joint)
+    "one_seed": {
         "01_data": {"RESOLUTION": 64},
         "02_model": {},
         "03_training": {"DATASET": "pendulum", "MODEL": "icm_vae", "EPOCHS": 30, "N_TRAIN": None,
@@ -161,8 +188,10 @@ def check_parameters(params: dict) -> dict:
             errs.append(f"MODEL={v!r} is not one of {list(MODEL_NAMES)}")
         elif k == "MODELS" and (not isinstance(v, list) or not v or any(m not in MODEL_NAMES for m in v)):
             errs.append(f"MODELS must be a non-empty list drawn from {list(MODEL_NAMES)}, got {v!r}")
-        elif k == "RECIPE" and v not in RECIPES:
-            errs.append(f"RECIPE={v!r} is not one of {sorted(RECIPES)}")
+        elif k == "RECIPE" and not (v in RECIPES if isinstance(v, str) else isinstance(v, dict) and all(
+                m in MODEL_NAMES and r in RECIPES for m, r in v.items())):
+            errs.append(f"RECIPE must be one of {sorted(RECIPES)} or a dict {{model: recipe}} of "
+                        f"those, got {v!r}")
         elif k == "SEED" and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
             errs.append(f"SEED must be a non-negative integer, got {v!r}")
         elif k in ("SEEDS", "SYNTH_SEEDS") and (not isinstance(v, list) or not v or any(
@@ -327,25 +356,33 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
         # absolute: the notebooks execute with notebooks/ as their working directory
         out = Path(out).resolve() if out else RUNS_DIR / f"{profile}-{time.strftime('%Y%m%d-%H%M%S')}"
         steps = plan(profile, overrides, only, out)
-        (out / "figures").mkdir(parents=True, exist_ok=True)
+        for sub in ("figures", "results"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+    times = []
     for name, params in steps:
         src = notebook_path(name)
         dst = src if inplace else out / src.name
         print(f"[reproduce] {name}: {params or 'notebook defaults'}", flush=True)
         t0 = time.perf_counter()
         execute(src, dst, params, name)
-        print(f"[reproduce] {name} done in {time.perf_counter() - t0:.0f} s -> {dst}", flush=True)
+        times.append({"notebook": name, "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"[reproduce] {name} done in {times[-1]['seconds']:.0f} s -> {dst}", flush=True)
     if inplace:
         return NOTEBOOKS_DIR
+    # what the run cost, where: the README's times are read from this table (report.run_times)
+    pd.DataFrame(times).assign(profile=profile, cpu=cpu_model(), cores=os.cpu_count()).to_csv(
+        out / "results" / "notebook_times.csv", index=False)
     if publish:
         figures = publish_figures_dir(profile)
-        for sub, dest in (("results", RESULTS_DIR / profile), ("figures", figures)):
+        for sub, dest in (("results", RESULTS_DIR / profile), ("figures", figures),
+                          ("", RESULTS_DIR / profile / "notebooks")):
             if (out / sub).exists():
                 dest.mkdir(parents=True, exist_ok=True)
                 for f in (out / sub).iterdir():
-                    if f.is_file():
+                    if f.is_file() and (sub or f.suffix == ".ipynb"):
                         shutil.copy2(f, dest / f.name)
-        print(f"[reproduce] published tables to {RESULTS_DIR / profile} and figures to {figures}")
+        print(f"[reproduce] published tables and executed notebooks to {RESULTS_DIR / profile}, "
+              f"figures to {figures}")
     print(f"[reproduce] run folder: {out} (executed notebooks; tables in results/, figures in "
           f"figures/, trained runs in models/)")
     icm = [c for c in finished_configs(out) if c.model == "icm_vae" and not run_tags(c)]
@@ -359,7 +396,7 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m icm_utils.reproduce", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="default", help=f"one of {list(PROFILES)}")
+    p.add_argument("--profile", default="quick", help=f"one of {list(PROFILES)} (default: quick)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<profile>-<time>)")
     p.add_argument("--only", nargs="+", help="run only these notebooks, e.g. 03_training")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -367,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inplace", action="store_true",
                    help="execute the notebooks in place with their defaults (refresh stored outputs)")
     p.add_argument("--publish", action="store_true",
-                   help="copy the run's result tables into results/<profile>/ and its figures into "
-                        "figures/ (paper profile) or figures/<profile>/ (any other)")
+                   help="copy the run's result tables and executed notebooks into results/<profile>/ "
+                        "and its figures into figures/ (paper profile) or figures/<profile>/")
     a = p.parse_args(argv)
     try:
         run(a.profile, a.out, _parse_set(a.set), a.only, a.inplace, a.publish)

@@ -1,17 +1,21 @@
 import json
+import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from circuit_fixture import write_shards
 
 from icm_utils import reproduce as rp
+from icm_utils.model.recipes import recipe_for
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.runs import run_dir_for
 
 
 def test_every_profile_plans_all_notebooks_with_valid_declared_parameters(tmp_path):
-    # circuit: 03-05 on a downloaded folder; official: the trainings of 04 and 05 only
-    only = {"circuit": rp.NOTEBOOKS[2:5], "official": rp.NOTEBOOKS[3:5]}
+    # circuit: 03-05 on a downloaded folder; official: the trainings of 04 and 05 only; quick:
+    # 01-05 (06's five graphs would double its time)
+    only = {"circuit": rp.NOTEBOOKS[2:5], "official": rp.NOTEBOOKS[3:5], "quick": rp.NOTEBOOKS[:5]}
     for profile in rp.PROFILES:
         if profile == "circuit":
             continue  # planned with its folder in test_circuit_profile_plans_with_an_absolute_folder
@@ -30,13 +34,13 @@ def test_smoke_profile_is_the_notebooks_own_defaults():
     assert d["EPOCHS"] == 1 and d["MODEL"] == "icm_vae" and d["RUN_DIR"] is None
 
 
-@pytest.mark.parametrize("profile", ["default", "paper"])
+@pytest.mark.parametrize("profile", ["quick", "one_seed", "paper"])
 def test_shared_runs_have_identical_settings(profile):
     # 03 trains icm_vae seed 0; 04, 05 and 06 (its `true` graph) must ask for the same run, so it
     # is reused, not retrained over (a run folder holds one config)
     steps = {n: {**rp.declared_parameters(n), **p} for n, p in rp.plan(profile)}
     for key in ("EPOCHS", "N_TRAIN", "RESOLUTION", "RECIPE", "K", "BATCH_SIZE"):
-        values = {n: steps[n][key] for n in rp.NOTEBOOKS[2:] if key in steps[n]}
+        values = {n: steps[n][key] for n in rp.NOTEBOOKS[2:] if key in steps.get(n, {})}
         assert len(set(map(repr, values.values()))) == 1, (key, values)
 
 
@@ -49,10 +53,26 @@ def test_shared_runs_have_identical_settings(profile):
     ({"SCHEDULER": "udp://x"}, "SCHEDULER"),
     ({"N_TRAIN": 0}, "N_TRAIN"),
     ({"EPOCHZ": 3}, "no selected notebook declares"),
+    ({"RECIPE": "fast"}, "RECIPE must be"),
+    ({"RECIPE": {"icm_vae": "fast"}}, "RECIPE must be"),
+    ({"RECIPE": {"vae9": "official"}}, "RECIPE must be"),
 ])
 def test_bad_parameters_stop_before_anything_runs(overrides, match):
     with pytest.raises(rp.ParameterError, match=match):
-        rp.plan("default", overrides)
+        rp.plan("one_seed", overrides)
+
+
+def test_quick_is_the_main_job_with_the_recommended_recipe(monkeypatch):
+    # what the README's command 1 runs: reproduce with no arguments
+    seen = []
+    monkeypatch.setattr(rp, "run", lambda profile, *a, **k: seen.append(profile))
+    assert rp.main([]) == 0 and seen == ["quick"]
+    steps = dict(rp.plan("quick"))
+    assert "06_misspecification" not in steps
+    models = steps["05_counterfactuals"]["MODELS"]
+    recipes = {m: recipe_for(steps["05_counterfactuals"]["RECIPE"], m) for m in models}
+    assert recipes == {"icm_vae": "independent_noise", "causal_vae": "official_joint"}
+    assert recipe_for(steps["03_training"]["RECIPE"], "icm_vae") == "independent_noise"
 
 
 def test_unknown_profile_and_notebook():
@@ -69,7 +89,7 @@ def test_cli_refuses_bad_values_without_executing(monkeypatch, capsys):
         raise AssertionError("a notebook was executed despite bad parameters")
 
     monkeypatch.setattr(papermill, "execute_notebook", never)
-    assert rp.main(["--profile", "default", "--set", "EPOCHS=-3", "--out", "/tmp/x"]) == 2
+    assert rp.main(["--profile", "one_seed", "--set", "EPOCHS=-3", "--out", "/tmp/x"]) == 2
     assert "EPOCHS must be a positive integer" in capsys.readouterr().err
     assert rp.main(["--profile", "smoke", "--inplace", "--set", "EPOCHS=2"]) == 2
 
@@ -87,7 +107,7 @@ def test_run_executes_the_plan_into_one_folder(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(papermill, "execute_notebook",
                         lambda src, dst, parameters, **k: calls.append((Path(src).stem, dst, parameters)))
-    out = rp.run("default", out=tmp_path / "run", only=["03_training"], overrides={"EPOCHS": 3})
+    out = rp.run("one_seed", out=tmp_path / "run", only=["03_training"], overrides={"EPOCHS": 3})
     assert out == tmp_path / "run" and (out / "figures").is_dir()
     (name, dst, params), = calls
     assert name == "03_training" and dst == str(out / "03_training.ipynb")
@@ -100,7 +120,7 @@ def test_relative_out_folder_is_made_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     seen = []
     monkeypatch.setattr(papermill, "execute_notebook", lambda *a, parameters, **k: seen.append(parameters))
-    out = rp.run("default", out=Path("rel"), only=["03_training"])
+    out = rp.run("one_seed", out=Path("rel"), only=["03_training"])
     assert out == tmp_path / "rel" and seen[0]["RUN_DIR"] == str(tmp_path / "rel")
 
 
@@ -114,6 +134,7 @@ def test_publish_keeps_the_papers_figures_apart_from_other_profiles(monkeypatch,
         (run_dir / "results").mkdir(exist_ok=True)
         (run_dir / "results" / "table.csv").write_text("a\n1\n")
         (run_dir / "figures" / "04_metrics.png").write_bytes(profile.encode())
+        Path(dst).write_text("{}")  # the executed notebook
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_notebook)
     monkeypatch.setattr(rp, "RESULTS_DIR", tmp_path / "results")
@@ -122,6 +143,11 @@ def test_publish_keeps_the_papers_figures_apart_from_other_profiles(monkeypatch,
     (tmp_path / "figures" / "04_metrics.png").write_bytes(b"paper figure")
     rp.run(profile, out=tmp_path / "run", only=["04_identifiability"], publish=True)
     assert (tmp_path / "results" / profile / "table.csv").read_text() == "a\n1\n"
+    # the executed notebook for readers, and what the run cost on which machine
+    assert (tmp_path / "results" / profile / "notebooks" / "04_identifiability.ipynb").exists()
+    times = pd.read_csv(tmp_path / "results" / profile / "notebook_times.csv")
+    assert list(times["notebook"]) == ["04_identifiability"] and times["seconds"].ge(0).all()
+    assert times["cores"].iloc[0] == os.cpu_count() and times["cpu"].iloc[0]
     published = tmp_path / "figures" / figures_sub / "04_metrics.png"
     assert published.read_bytes() == profile.encode()
     if profile != "paper":  # the README's figure is untouched

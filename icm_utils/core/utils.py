@@ -28,6 +28,19 @@ def auto_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (as lscpu shows it), for the timings a run reports."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
 def as_rng(seed_or_rng: int | np.random.Generator | None) -> np.random.Generator:
     if isinstance(seed_or_rng, np.random.Generator):
         return seed_or_rng

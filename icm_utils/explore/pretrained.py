@@ -41,7 +41,6 @@ from icm_utils.training.runs import (
 
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 SHIPPED = ("pendulum", "flow")
-# The default profile's ICM-VAE (reproduce.PROFILES["default"]): default recipe, 30 epochs, 64 px.
 # the recommended recipe (docs/counterfactuals.md): its counterfactuals follow the graph
 TRAIN = dict(model="icm_vae", recipe="independent_noise", epochs=30, resolution=64, seed=0)
 PROBE_EPOCHS = 10

@@ -113,6 +113,12 @@ RECIPE_FIELDS = tuple(f.name for f in dataclasses.fields(Recipe)
                       if f.name not in ("name", "alpha_max", "beta_max"))
 
 
+def recipe_for(choice: str | Mapping[str, str], model: str) -> str:
+    """A notebook's RECIPE for one model: one recipe name for every model, or {model: name}
+    (a model it does not name trains on DEFAULT_RECIPE)."""
+    return choice.get(model, DEFAULT_RECIPE) if isinstance(choice, Mapping) else choice
+
+
 def get_recipe(recipe: str | Recipe | Mapping = DEFAULT_RECIPE, **overrides) -> Recipe:
     """A Recipe from its name (RECIPES), a Recipe, or its dict; ``overrides`` replace fields."""
     if isinstance(recipe, Recipe):

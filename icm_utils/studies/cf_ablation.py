@@ -7,7 +7,8 @@ more recipe fields changed (``model.recipes``; docs/counterfactuals.md says why 
 - ``label_prior``: the prior's block i from its own label only (prior_parents="none");
 - ``penalty``: the abducted noise of each caused variable made independent of its parents'
   labels (independence=1, ``model.independence``);
-- ``free_shift+label_prior``, and ``independent_noise`` (all three: the named recipe).
+- ``free_shift+label_prior``, and ``independent_noise`` (all three: the named recipe);
+- ``noise_vs_latents``: the named recipe with the penalty on the parents' latents instead.
 
 Scored beside their controls on the same units: identifiability (oracle, entangled nulls),
 counterfactual error by role, split by whether a root or a caused variable is intervened on
@@ -45,6 +46,9 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     "free_shift+label_prior": ("icm_vae", "official_joint",
                                {"flow_bound": "scale", "prior_parents": "none"}),
     "independent_noise": ("icm_vae", "independent_noise", {}),
+    # a remedy tried for interventions on caused variables: the noise made independent of
+    # the parents' latents (what the flow reads at an intervention) instead of their labels
+    "noise_vs_latents": ("icm_vae", "independent_noise", {"independence_of": "latents"}),
     "causal_vae": ("causal_vae", "official_joint", {}),
 }
 DATASETS = ("pendulum", "flow")

@@ -15,10 +15,12 @@ from icm_utils.model.mechanisms import CausalFlow
 from icm_utils.model.models import build_model
 from icm_utils.model.prior import CausalPrior
 from icm_utils.model.recipes import (
+    DEFAULT_RECIPE,
     OFFICIAL_LABEL_SCALING,
     RECIPES,
     get_recipe,
     objective,
+    recipe_for,
     reconstruction_scale,
     warmup,
 )
@@ -199,6 +201,13 @@ def test_recipes_and_overrides():
     assert warmup_weights(100, TrainConfig(epochs=101, alpha_max=2.0)) == pytest.approx((2.0, 1.2))
     with pytest.raises(ValueError, match="alpha_max must be a finite number"):
         get_recipe({**RECIPES["official"].to_dict(), "alpha_max": -1})
+
+
+def test_recipe_for_one_name_or_one_per_model():
+    assert recipe_for("elbo", "beta_vae") == "elbo"
+    choice = {"icm_vae": "independent_noise"}
+    assert recipe_for(choice, "icm_vae") == "independent_noise"
+    assert recipe_for(choice, "causal_vae") == DEFAULT_RECIPE == "official_joint"
 
 
 def test_runs_build_with_the_recipe_and_its_label_scaling():
