@@ -334,6 +334,38 @@ def health_report(folder: Path | str, dataset: str) -> str:
     return "\n".join(lines)
 
 
+def time_to_quality_table(folder: Path | str, dataset: str) -> str:
+    """Quality against training epochs (``studies.time_to_quality``), mean ± std over seeds."""
+    df = _dataset_rows(Path(folder) / "time_to_quality.csv", dataset, "time-to-quality rows")
+    cols = ["block_dci", "own_factor_r2", "root_intervened", "root_descendants",
+            "root_non_descendants"]
+    head = ["epochs", "seeds", "training time", "block DCI", "own-factor R²",
+            "roots: intervened", "roots: descendants", "roots: non-descendants"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for e, g in df.groupby("epochs"):
+        lines.append("| " + " | ".join([str(e), str(len(g)), _duration(g["train_seconds"].median())]
+                                       + [_cell(g[c]) for c in cols]) + " |")
+    lines.append(f"\n*ICM-VAE, recipe independent_noise, {dataset}, 64 px; each row its own "
+                 f"trainings (the warm-up spans a fixed fraction of a run); errors in label std "
+                 f"on held-out units; median training time at {df['s_per_epoch'].median():.1f} s "
+                 f"per epoch.*")
+    return "\n".join(lines)
+
+
+def run_times(folder: Path | str, _: str = "all") -> str:
+    """What a profile's run cost, notebook by notebook (``reproduce.run``'s notebook_times.csv)."""
+    df = pd.read_csv(Path(folder) / "notebook_times.csv")
+    def min_s(t: float) -> str:
+        return f"{int(t // 60)} min {t % 60:02.0f} s" if t >= 60 else f"{t:.0f} s"
+    cells = [f"{r.notebook} {min_s(r.seconds)}" for r in df.itertuples()]
+    speed = ""
+    if (Path(folder) / "training_health.csv").exists():  # the run's own trainings, if any
+        epoch = pd.read_csv(Path(folder) / "training_health.csv")["median_epoch_seconds"].median()
+        speed = f", {epoch:.1f} s per training epoch"
+    return (f"**{min_s(df['seconds'].sum())}** in all ({', '.join(cells)}) on "
+            f"{df['cpu'].iloc[0]}, {df['cores'].iloc[0]} cores{speed}")
+
+
 TABLES = {
     "identifiability": identifiability_table,
     "counterfactual": counterfactual_table,
@@ -350,6 +382,8 @@ TABLES = {
     "causal_cf_targets": causal_cf_targets,
     "causal_cf_headline": causal_cf_headline,
     "causal_cf_soundness": causal_cf_soundness,
+    "time_to_quality": time_to_quality_table,
+    "run_times": run_times,
 }
 
 

@@ -175,3 +175,22 @@ def test_causal_cf_targets_and_soundness_tables(tmp_path):
     assert line == "| `m` | root | 2.00 ± 1.41 | 2.00 ± 0.00 | 1.00 ± 0.00 |"
     with pytest.raises(ValueError, match="no targets"):
         report.causal_cf_targets(tmp_path, "flow")
+
+
+def test_time_to_quality_and_run_time_known_values(tmp_path):
+    rows = [{"dataset": "pendulum", "epochs": e, "seed": s, "train_seconds": t, "s_per_epoch": 5.0,
+             "block_dci": d, "own_factor_r2": 0.9, "root_intervened": 0.1,
+             "root_descendants": 0.2, "root_non_descendants": 0.05}
+            for e, s, t, d in ((5, 0, 25.0, 0.5), (5, 1, 27.0, 0.7), (10, 0, 50.0, 1.0))]
+    pd.DataFrame(rows).to_csv(tmp_path / "time_to_quality.csv", index=False)
+    t = report.time_to_quality_table(tmp_path, "pendulum").splitlines()
+    assert t[2] == "| 5 | 2 | 26 s | 0.60 ± 0.14 | 0.90 ± 0.00 | 0.10 ± 0.00 | 0.20 ± 0.00 | 0.05 ± 0.00 |"
+    assert t[3].startswith("| 10 | 1 | 50 s | 1.00 |")
+    pd.DataFrame({"notebook": ["01_data", "03_training"], "seconds": [30.4, 545.0],
+                  "profile": "quick", "cpu": "AMD EPYC", "cores": 2}).to_csv(
+        tmp_path / "notebook_times.csv", index=False)
+    assert report.run_times(tmp_path) == ("**9 min 35 s** in all (01_data 30 s, 03_training "
+                                          "9 min 05 s) on AMD EPYC, 2 cores")
+    pd.DataFrame({"median_epoch_seconds": [4.0, 5.0, 9.0]}).to_csv(
+        tmp_path / "training_health.csv", index=False)
+    assert report.run_times(tmp_path).endswith("2 cores, 5.0 s per training epoch")

@@ -8,7 +8,9 @@ more recipe fields changed (``model.recipes``; docs/counterfactuals.md says why 
 - ``penalty``: the abducted noise of each caused variable made independent of its parents'
   labels (independence=1, ``model.independence``);
 - ``free_shift+label_prior``, and ``independent_noise`` (all three: the named recipe);
-- ``noise_vs_latents``: the named recipe with the penalty on the parents' latents instead.
+- ``noise_vs_latents``, ``per_variable_decoders``: the named recipe with the penalty on the
+  parents' latents, or with one decoder per variable (averaged): remedies tried for interventions
+  on caused variables.
 
 Scored beside their controls on the same units: identifiability (oracle, entangled nulls),
 counterfactual error by role, split by whether a root or a caused variable is intervened on
@@ -46,32 +48,37 @@ VARIANTS: dict[str, tuple[str, str, dict]] = {
     "free_shift+label_prior": ("icm_vae", "official_joint",
                                {"flow_bound": "scale", "prior_parents": "none"}),
     "independent_noise": ("icm_vae", "independent_noise", {}),
-    # a remedy tried for interventions on caused variables: the noise made independent of
-    # the parents' latents (what the flow reads at an intervention) instead of their labels
+    # remedies tried for interventions on caused variables (Pendulum): the noise made
+    # independent of the parents' latents (what the flow reads at an intervention) instead of
+    # their labels; one decoder per variable, averaged (the official decoder)
     "noise_vs_latents": ("icm_vae", "independent_noise", {"independence_of": "latents"}),
+    "per_variable_decoders": ("icm_vae", "independent_noise", {"decoder": "mean"}),
     "causal_vae": ("causal_vae", "official_joint", {}),
 }
 DATASETS = ("pendulum", "flow")
+REMEDY_DATASETS = ("pendulum",)  # where caused-variable interventions leak (docs/counterfactuals.md)
+ONLY_ON = {"noise_vs_latents": REMEDY_DATASETS, "per_variable_decoders": REMEDY_DATASETS}
 EPOCHS, RESOLUTION, N_UNITS, PROBE_EPOCHS = 30, 64, 200, 10
 SOUNDNESS_UNITS = 50  # image MSEs settle on fewer units than probe-read errors
 
 
 def configs(variant: str, datasets: Sequence[str] = DATASETS, seeds: Sequence[int] = (0, 1, 2),
             epochs: int = EPOCHS, resolution: int = RESOLUTION, **train) -> list[TrainConfig]:
-    """The TrainConfigs of one row (folders ``RUN_DIR/<variant>/models/...``); ``train``: other
-    TrainConfig fields (tests pass a small n_train)."""
+    """The TrainConfigs of one row (folders ``RUN_DIR/<variant>/models/...``), on the datasets it
+    is run on (``ONLY_ON``); ``train``: other TrainConfig fields (tests pass a small n_train)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {list(VARIANTS)}")
     model, recipe, hp = VARIANTS[variant]
     return [TrainConfig(dataset=d, model=model, recipe=recipe, hparams=dict(hp), seed=s,
                         epochs=epochs, resolution=resolution, **train).validate()
-            for d in datasets for s in seeds]
+            for d in datasets if d in ONLY_ON.get(variant, DATASETS) for s in seeds]
 
 
 def train(run_dir: Path | str, variants: Sequence[str] = tuple(VARIANTS), **kw) -> pd.DataFrame:
     """Train every row (finished runs are skipped, interrupted ones resume)."""
-    return pd.concat([sweep(configs(v, **kw), Path(run_dir) / v, scheduler="sync")
-                      .assign(variant=v) for v in variants], ignore_index=True)
+    plan = {v: configs(v, **kw) for v in variants}
+    return pd.concat([sweep(cfgs, Path(run_dir) / v, scheduler="sync").assign(variant=v)
+                      for v, cfgs in plan.items() if cfgs], ignore_index=True)
 
 
 def finished(run_dir: Path | str, variants: Sequence[str], dataset: str, **kw

@@ -68,7 +68,8 @@ def measure(run_dir: Path | str, epochs: Sequence[int] = EPOCHS, seeds: Sequence
         for c in cfgs:
             i = ident[ident["seed"].astype(str) == str(c.seed)].set_index("metric")["value"]
             r = roots[roots["seed"] == c.seed].iloc[0]
-            rows.append({"epochs": e, "n_train": c.n_train or len(ds.train_idx), "seed": c.seed,
+            rows.append({"dataset": c.dataset, "epochs": e,
+                         "n_train": c.n_train or len(ds.train_idx), "seed": c.seed,
                          "train_seconds": float(health.loc[c.seed, "seconds"]),
                          "s_per_epoch": float(health.loc[c.seed, "median_epoch_seconds"]),
                          "block_dci": float(i["dci_disentanglement"]),

@@ -18,6 +18,14 @@ def test_rows_change_one_recipe_field_each_and_the_named_recipe_is_all_three():
                       ).to_dict() | {"name": "x"} == allthree.to_dict() | {"name": "x"}
     assert (both.flow_bound, both.prior_parents) == (allthree.flow_bound, allthree.prior_parents)
     assert ca.configs("causal_vae", **SMALL)[0].model == "causal_vae"
+    # the remedies for caused-variable interventions: the named recipe with one field changed,
+    # run where the leak was measured (Pendulum) only
+    lat = ca.configs("noise_vs_latents", **SMALL)[0].resolved_recipe()
+    dec = ca.configs("per_variable_decoders", **SMALL)[0].resolved_recipe()
+    assert (lat.independence_of, lat.flow_bound, lat.independence) == ("latents", "scale", 1.0)
+    assert (dec.decoder, dec.prior_parents) == ("mean", "none")
+    assert ca.configs("per_variable_decoders", datasets=("flow",), seeds=(0,)) == []
+    assert len(ca.configs("independent_noise", seeds=(0,))) == 2  # both datasets
     with pytest.raises(ValueError, match="unknown variant"):
         ca.configs("nope")
 
