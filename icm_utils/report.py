@@ -213,10 +213,14 @@ def causal_cf_table(folder: Path | str, dataset: str) -> str:
     R² beside the oracle and the best null, then the factor error by role for interventions on
     roots and on caused variables (label std, lower is better), mean ± std over seeds, beside
     the do-nothing and simulator rows. Reads ``identifiability_tidy.csv`` and the per-unit
-    ``counterfactual_scores.csv`` (split by seed here)."""
+    ``counterfactual_scores.csv`` (split by seed here), or a notebook-05 run's
+    ``counterfactual_scores_<dataset>.csv`` (a profile's folder, e.g. results/quick)."""
     folder = Path(folder)
     tidy = _dataset_rows(folder / "identifiability_tidy.csv", dataset, "rows", dtype={"seed": str})
-    scores = _dataset_rows(folder / "counterfactual_scores.csv", dataset, "rows")
+    if (folder / "counterfactual_scores.csv").exists():
+        scores = _dataset_rows(folder / "counterfactual_scores.csv", dataset, "rows")
+    else:  # one notebook run scores one dataset
+        scores = pd.read_csv(folder / f"counterfactual_scores_{dataset}.csv")
     per_seed = role_summary(scores, by_target=True)
     head = ["model", "seeds", "block DCI", "own-factor R²", "root: intervened", "root: descendants",
             "root: non-desc.", "non-root: intervened", "non-root: descendants", "non-root: non-desc."]
@@ -237,8 +241,8 @@ def causal_cf_table(folder: Path | str, dataset: str) -> str:
         cells += [_cell(r[c]) if c in r else "—" for c in ROLES]
         cells += [_cell(n[c]) if c in n else "—" for c in ROLES]
         lines.append(_row(model, cells))
-    lines.append(f"\n*{dataset}, 64 px, 30 epochs; ± is the standard deviation over seeds; — where "
-                 f"a role does not occur (Pendulum's caused variables have no descendants).*")
+    lines.append(f"\n*{dataset}, 64 px; ± is the standard deviation over seeds; — where a role "
+                 f"does not occur (Pendulum's caused variables have no descendants).*")
     return "\n".join(lines)
 
 

@@ -154,6 +154,13 @@ def test_causal_cf_table_splits_root_and_caused_targets(tmp_path):
     assert "`control:do_nothing`" in table and "`control:oracle`" in table
     with pytest.raises(ValueError, match="no rows"):
         report.causal_cf_table(tmp_path, "flow")
+    # a notebook-05 run's folder: one dataset's scores, named after it, no dataset column
+    nb = tmp_path / "quick"
+    nb.mkdir()
+    ident.to_csv(nb / "identifiability_tidy.csv", index=False)
+    pd.DataFrame(rows).drop(columns="dataset").to_csv(nb / "counterfactual_scores_pendulum.csv",
+                                                       index=False)
+    assert report.causal_cf_table(nb, "pendulum") == table
 
 
 def test_causal_cf_targets_and_soundness_tables(tmp_path):

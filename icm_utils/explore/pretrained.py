@@ -44,7 +44,7 @@ SHIPPED = ("pendulum", "flow")
 # the recommended recipe (docs/counterfactuals.md): its counterfactuals follow the graph
 TRAIN = dict(model="icm_vae", recipe="independent_noise", epochs=30, resolution=64, seed=0)
 PROBE_EPOCHS = 10
-N_UNITS = 200  # held-out units x 12 interventions, as notebook 05's default profile
+N_UNITS = 200  # held-out units x 12 interventions, as notebook 05 in the quick and one_seed profiles
 
 
 def files(dataset: str, root: Path | str = PRETRAINED_DIR) -> dict[str, Path]:
@@ -133,7 +133,7 @@ def card_scores(model, probe, ds, n_units: int = N_UNITS, seed: int = 0) -> dict
 
 def build_checkpoint(dataset: str, run_root: Path | str, out: Path | str = PRETRAINED_DIR,
           progress: bool = True) -> dict:
-    """Train (or reuse) the default profile's ICM-VAE run, fit its probe, score it and write the
+    """Train (or reuse) the shipped ICM-VAE run (TRAIN), fit its probe, score it and write the
     shipped files. Returns the card."""
     cfg = TrainConfig(dataset=dataset, **TRAIN).validate()
     train_run(cfg, run_root, progress=progress)  # resumable; skipped when already done

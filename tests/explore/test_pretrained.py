@@ -23,7 +23,7 @@ def test_shipped_checkpoint_is_small_weights_only_and_documented(dataset):
     assert raw["optimizer"] == {}  # weights only
     card = json.loads(f["card"].read_text())
     assert card["train"]["recipe"] == pretrained.TRAIN["recipe"] and card["train"]["dataset"] == dataset
-    assert card["train"] | pretrained.TRAIN == card["train"]  # the default profile's settings
+    assert card["train"] | pretrained.TRAIN == card["train"]  # the shipped run's settings (TRAIN)
     assert len(card["code_version"]) >= 40
 
 
