@@ -8,7 +8,8 @@ official code reads RGBA (an opaque alpha channel), a third more input than this
     python scripts/benchmark_training.py --datasets pendulum flow --resolution 64
     python scripts/benchmark_training.py --resolution 64 --models icm_vae --recipes official elbo
     python scripts/benchmark_training.py --resolution 64 --models icm_vae --recipes independent_noise \
-        --levers none channels_last bf16       # the cheap speed levers, side by side
+        --levers none channels_last bf16 --batches 40 --repeats 5 \
+        --out results/time_to_quality/speed_levers.csv    # the cheap speed levers, side by side
 
 Each configuration runs in a fresh subprocess so its peak resident memory is its own. Seconds per
 epoch are extrapolated from `--batches` timed training steps (after 2 warm-up steps) to the
@@ -91,6 +92,10 @@ def main() -> None:
     p.add_argument("--levers", nargs="+", default=["none"], choices=LEVERS,
                    help="speed levers to time side by side: channels_last memory format, bf16 "
                         "autocast (CPUs with bf16 support)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="time each configuration this many times (interleaved); the table gives "
+                        "the median with the min and max")
+    p.add_argument("--out", help="also write the table to this CSV file")
     p.add_argument("--one", nargs=4, metavar=("DATASET", "MODEL", "RECIPE", "LEVER"),
                    help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -100,12 +105,14 @@ def main() -> None:
     import pandas as pd
     import torch
 
+    from icm_utils.core.utils import cpu_model
+
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch_size}, "
           f"{a.batches} timed steps per configuration", flush=True)
     rows = []
     jobs = [(d, m, r, lv) for d in a.datasets for m in a.models
             for r in ([a.recipes[0]] if m == OFFICIAL else a.recipes) for lv in a.levers]
-    for d, m, r, lv in jobs:
+    for d, m, r, lv in jobs * a.repeats:  # repeats interleaved, so a slow spell hits every lever
         out = subprocess.run([sys.executable, __file__, "--one", d, m, r, lv, "--resolution",
                               str(a.resolution), "--batches", str(a.batches), "--batch-size",
                               str(a.batch_size)], capture_output=True, text=True)
@@ -115,11 +122,18 @@ def main() -> None:
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
+    keys = ["dataset", "model", "recipe", "lever", "resolution", "params_M"]
+    spread = df.groupby(keys, sort=False)["s_per_epoch"].agg(["min", "max", "count"])
+    df = df.groupby(keys, sort=False).median(numeric_only=True).join(
+        spread.add_prefix("s_per_epoch_")).reset_index()
     ref = df[(df.model == OFFICIAL) & (df.lever == "none")].set_index("dataset")["s_per_epoch"]
     df["speedup_vs_official"] = [round(ref.get(d, float("nan")) / s, 1)
                                  for d, s in zip(df.dataset, df.s_per_epoch)]
+    df["cpu"] = cpu_model()
     print()
     print(df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False))
+    if a.out:
+        df.to_csv(a.out, index=False)
 
 
 def _has_tabulate() -> bool:

@@ -68,7 +68,7 @@ def measure(run_dir: Path | str, epochs: Sequence[int] = EPOCHS, seeds: Sequence
         for c in cfgs:
             i = ident[ident["seed"].astype(str) == str(c.seed)].set_index("metric")["value"]
             r = roots[roots["seed"] == c.seed].iloc[0]
-            rows.append({"dataset": c.dataset, "epochs": e,
+            rows.append({"dataset": c.dataset, "recipe": c.recipe, "epochs": e,
                          "n_train": c.n_train or len(ds.train_idx), "seed": c.seed,
                          "train_seconds": float(health.loc[c.seed, "seconds"]),
                          "s_per_epoch": float(health.loc[c.seed, "median_epoch_seconds"]),
@@ -87,7 +87,8 @@ def plot(table: pd.DataFrame):
     for col, label in (("block_dci", "block DCI"), ("own_factor_r2", "own-factor R²")):
         axes[0].errorbar(g[col].mean().index, g[col].mean(), g[col].std(), marker="o",
                          capsize=3, label=label)
-    axes[0].set(xlabel="training epochs", ylabel="score (higher is better)", ylim=(0, 1.05))
+    axes[0].set(xlabel="training epochs", ylabel="score (higher is better)", ylim=(0, 1.05),
+                title="identifiability (test split)")
     for col, label in (("root_intervened", "intervened"), ("root_descendants", "descendants"),
                        ("root_non_descendants", "non-descendants")):
         axes[1].errorbar(g[col].mean().index, g[col].mean(), g[col].std(), marker="o",
@@ -97,7 +98,10 @@ def plot(table: pd.DataFrame):
     for ax in axes:
         ax.legend(fontsize=8)
     secs = g["s_per_epoch"].median().median()
-    fig.suptitle(f"time to quality: median {secs:.1f} s per epoch on this machine", fontsize=10)
+    fig.suptitle(f"ICM-VAE ({', '.join(table['recipe'].unique())}), "
+                 f"{', '.join(table['dataset'].unique())}: mean ± sd over "
+                 f"{table.groupby('epochs')['seed'].nunique().max()} seeds, each point its own "
+                 f"trainings; median {secs:.1f} s per epoch", fontsize=10)
     fig.tight_layout()
     return fig
 
