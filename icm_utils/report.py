@@ -317,6 +317,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:02.0f} min"
 
 
+def _min_s(seconds: float) -> str:
+    """A short time to the second: "48 s", "4 min 05 s"."""
+    s = round(seconds)
+    return f"{s // 60} min {s % 60:02d} s" if s >= 60 else f"{s} s"
+
+
 def health_report(folder: Path | str, dataset: str) -> str:
     """One row per run of ``training_health.csv`` (``python -m icm_utils.training.health``): its measured
     time and whether (and at which epoch) its reconstruction diverged for good."""
@@ -347,7 +353,7 @@ def time_to_quality_table(folder: Path | str, dataset: str) -> str:
             "roots: intervened", "roots: descendants", "roots: non-descendants"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e, g in df.groupby("epochs"):
-        lines.append("| " + " | ".join([str(e), str(len(g)), _duration(g["train_seconds"].median())]
+        lines.append("| " + " | ".join([str(e), str(len(g)), _min_s(g["train_seconds"].median())]
                                        + [_cell(g[c]) for c in cols]) + " |")
     lines.append(f"\n*ICM-VAE, recipe independent_noise, {dataset}, 64 px; each row its own "
                  f"trainings (the warm-up spans a fixed fraction of a run); errors in label std "
@@ -356,17 +362,30 @@ def time_to_quality_table(folder: Path | str, dataset: str) -> str:
     return "\n".join(lines)
 
 
+def speed_levers(folder: Path | str, _: str = "all") -> str:
+    """Seconds per epoch under each speed lever (``scripts/benchmark_training.py --levers``):
+    the median over interleaved repeats, with their min and max."""
+    df = pd.read_csv(Path(folder) / "speed_levers.csv")
+    lines = ["| lever | s / epoch: median (min-max) | repeats | images / s | peak memory |",
+             "|---|---|---|---|---|"]
+    for r in df.itertuples():
+        lines.append(f"| {r.lever} | {r.s_per_epoch:.1f} ({r.s_per_epoch_min:.1f}-"
+                     f"{r.s_per_epoch_max:.1f}) | {r.s_per_epoch_count} | {r.images_per_s:,.0f} | "
+                     f"{r.peak_MB:.0f} MB |")
+    lines.append(f"\n*{df['model'].iloc[0]} under {df['recipe'].iloc[0]}, {df['dataset'].iloc[0]} "
+                 f"at {df['resolution'].iloc[0]} px, batch 64, on {df['cpu'].iloc[0]}.*")
+    return "\n".join(lines)
+
+
 def run_times(folder: Path | str, _: str = "all") -> str:
     """What a profile's run cost, notebook by notebook (``reproduce.run``'s notebook_times.csv)."""
     df = pd.read_csv(Path(folder) / "notebook_times.csv")
-    def min_s(t: float) -> str:
-        return f"{int(t // 60)} min {t % 60:02.0f} s" if t >= 60 else f"{t:.0f} s"
-    cells = [f"{r.notebook} {min_s(r.seconds)}" for r in df.itertuples()]
+    cells = [f"{r.notebook} {_min_s(r.seconds)}" for r in df.itertuples()]
     speed = ""
     if (Path(folder) / "training_health.csv").exists():  # the run's own trainings, if any
         epoch = pd.read_csv(Path(folder) / "training_health.csv")["median_epoch_seconds"].median()
         speed = f", {epoch:.1f} s per training epoch"
-    return (f"**{min_s(df['seconds'].sum())}** in all ({', '.join(cells)}) on "
+    return (f"**{_min_s(df['seconds'].sum())}** in all ({', '.join(cells)}) on "
             f"{df['cpu'].iloc[0]}, {df['cores'].iloc[0]} cores{speed}")
 
 
@@ -388,6 +407,7 @@ TABLES = {
     "causal_cf_soundness": causal_cf_soundness,
     "time_to_quality": time_to_quality_table,
     "run_times": run_times,
+    "speed_levers": speed_levers,
 }
 
 

@@ -201,3 +201,15 @@ def test_time_to_quality_and_run_time_known_values(tmp_path):
     pd.DataFrame({"median_epoch_seconds": [4.0, 5.0, 9.0]}).to_csv(
         tmp_path / "training_health.csv", index=False)
     assert report.run_times(tmp_path).endswith("2 cores, 5.0 s per training epoch")
+
+
+def test_speed_levers_known_values(tmp_path):
+    pd.DataFrame({"dataset": "pendulum", "model": "icm_vae", "recipe": "r", "lever": ["none", "bf16"],
+                  "resolution": 64, "s_per_epoch": [5.0, 4.04], "s_per_epoch_min": [4.3, 4.0],
+                  "s_per_epoch_max": [5.1, 5.2], "s_per_epoch_count": 5,
+                  "images_per_s": [1111.5, 1200.0], "peak_MB": [591.0, 594.0], "cpu": "X"}).to_csv(
+        tmp_path / "speed_levers.csv", index=False)
+    t = report.speed_levers(tmp_path).splitlines()
+    assert t[2] == "| none | 5.0 (4.3-5.1) | 5 | 1,112 | 591 MB |"
+    assert t[3] == "| bf16 | 4.0 (4.0-5.2) | 5 | 1,200 | 594 MB |"
+    assert t[-1] == "*icm_vae under r, pendulum at 64 px, batch 64, on X.*"

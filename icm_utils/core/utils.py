@@ -29,13 +29,19 @@ def auto_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (as lscpu shows it), for the timings a run reports."""
+    """The CPU's model name with its family and model numbers where /proc/cpuinfo has them (a
+    virtual machine may only say "AMD EPYC"), for the timings a run reports."""
+    info = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    if "model name" in info:
+        extra = (f" (family {info['cpu family']}, model {info['model']})"
+                 if "cpu family" in info and "model" in info else "")
+        return info["model name"] + extra
     import platform
 
     return platform.processor() or platform.machine()

@@ -38,3 +38,15 @@ def test_auto_device_picks_cuda_only_when_present_and_respects_an_explicit_choic
     assert auto_device("auto") == torch.device("cuda")
     assert auto_device("cpu") == torch.device("cpu")  # explicit beats a present GPU
     assert auto_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_cpu_model_names_family_and_model(monkeypatch):
+    import io
+
+    from icm_utils.core import utils
+
+    text = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\nprocessor\t: 1\n"
+    monkeypatch.setattr(utils, "open", lambda path: io.StringIO(text), raising=False)
+    assert utils.cpu_model() == "AMD EPYC (family 25, model 17)"
+    monkeypatch.setattr(utils, "open", lambda path: io.StringIO("model name\t: Xeon\n"), raising=False)
+    assert utils.cpu_model() == "Xeon"
