@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import platform
 import random
 
 import numpy as np
@@ -42,8 +43,6 @@ def cpu_model() -> str:
         extra = (f" (family {info['cpu family']}, model {info['model']})"
                  if "cpu family" in info and "model" in info else "")
         return info["model name"] + extra
-    import platform
-
     return platform.processor() or platform.machine()
 
 
