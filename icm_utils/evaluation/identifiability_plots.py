@@ -37,7 +37,9 @@ def plot_importance(run_codes: Sequence[RunCodes], level: str = "block", seed: i
         sns.heatmap(mat, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=mat.shape[0] <= 8,
                     fmt=".2f", cbar=False, annot_kws={"fontsize": 7})
         ax.set_title(f"{rc.dataset} · {rc.model} · seed {rc.seed}", fontsize=9)
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        # anchored at the tick's end so long names (control:null_nonlinear) never collide
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor", fontsize=7)
+        ax.set_ylabel("score (mean ± sd over seeds)", fontsize=8)
         ax.tick_params(axis="y", labelsize=7, labelrotation=0)
     for ax in axes.flat[len(runs):]:
         ax.axis("off")
@@ -107,7 +109,9 @@ def plot_metric_bars(df: pd.DataFrame, metric_names: Sequence[str] = CLAIM_METRI
         ax.set_title(m, fontsize=9)
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("")
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        # anchored at the tick's end so long names (control:null_nonlinear) never collide
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor", fontsize=7)
+        ax.set_ylabel("score (mean ± sd over seeds)", fontsize=8)
         if ax.get_legend() and (ax is not axes.flat[ncol - 1] or sub["dataset"].nunique() == 1):
             ax.get_legend().remove()
     if axes.flat[ncol - 1].get_legend():
