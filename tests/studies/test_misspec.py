@@ -1,11 +1,14 @@
-"""Misspecified graphs: each kind differs from the truth exactly as documented."""
+"""Misspecified graphs: each kind differs from the truth exactly as documented; the study's
+figure shows graphs and controls with error bars, its legend off the bars."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from icm_utils.data.graph import GRAPH_KINDS, CausalGraph, describe, misspecify
 from icm_utils.data.graph import PENDULUM_GRAPH as PENDULUM
 from icm_utils.data.synthetic import LARGE_GRAPH, PRESET_GRAPH
+from icm_utils.studies import misspec
 
 
 @pytest.mark.parametrize("graph", [PENDULUM, PRESET_GRAPH, LARGE_GRAPH])
@@ -55,3 +58,17 @@ def test_train_config_accepts_graph_kinds_and_keeps_runs_apart(tmp_path):
     # a run saved before the field existed is the same run as graph="true"
     old = {k: v for k, v in a.to_dict().items() if k != "graph"}
     assert same_config(old, a) and not same_config(old, b)
+
+
+def test_counterfactual_error_figure_has_error_bars_and_a_legend_off_the_bars():
+    rows = [{"model": m, "seed": s, "role": r, "factor_error": e + 0.1 * s}
+            for m, e in (("icm_vae[true]", 0.5), ("icm_vae[empty]", 0.7), ("control:do_nothing", 1.2),
+                         ("beta_vae", 0.9))
+            for s in (0, 1, 2) for r in ("intervened", "descendant", "non-descendant")]
+    fig = misspec.plot_counterfactual_error(pd.DataFrame(rows), "toy")
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["control:do_nothing", "icm_vae[empty]", "icm_vae[true]"]  # graphs and controls only
+    # the legend sits right of the axes (anchored at x = 1 in axes coordinates)
+    assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1
+    assert len(ax.lines) == 9  # one error bar per bar: 3 rows x 3 roles
