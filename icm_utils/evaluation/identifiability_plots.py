@@ -37,9 +37,7 @@ def plot_importance(run_codes: Sequence[RunCodes], level: str = "block", seed: i
         sns.heatmap(mat, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=mat.shape[0] <= 8,
                     fmt=".2f", cbar=False, annot_kws={"fontsize": 7})
         ax.set_title(f"{rc.dataset} · {rc.model} · seed {rc.seed}", fontsize=9)
-        # anchored at the tick's end so long names (control:null_nonlinear) never collide
-        plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor", fontsize=7)
-        ax.set_ylabel("score (mean ± sd over seeds)", fontsize=8)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
         ax.tick_params(axis="y", labelsize=7, labelrotation=0)
     for ax in axes.flat[len(runs):]:
         ax.axis("off")
