@@ -33,7 +33,7 @@ from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.model.models import MODEL_NAMES
 from icm_utils.model.recipes import RECIPES
 from icm_utils.training.config import DATASETS
-from icm_utils.training.runs import finished_configs, run_tags
+from icm_utils.training.runs import finished_configs
 
 NOTEBOOKS = ("01_data", "02_model", "03_training", "04_identifiability", "05_counterfactuals",
              "06_misspecification")
@@ -385,7 +385,7 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
               f"figures to {figures}")
     print(f"[reproduce] run folder: {out} (executed notebooks; tables in results/, figures in "
           f"figures/, trained runs in models/)")
-    icm = [c for c in finished_configs(out) if c.model == "icm_vae" and not run_tags(c)]
+    icm = [c for c in finished_configs(out, plain=True) if c.model == "icm_vae"]
     if icm:
         print("[reproduce] explore the ICM-VAE it trained, in JupyterLab (`.venv/bin/jupyter lab`):\n"
               f"    from icm_utils.explore.pretrained import run_explorer; "

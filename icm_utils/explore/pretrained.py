@@ -31,13 +31,7 @@ from icm_utils.model.models import model_from_config
 from icm_utils.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.loop import run_config
-from icm_utils.training.runs import (
-    finished_configs,
-    load_run,
-    load_training_data,
-    run_tags,
-    train_run,
-)
+from icm_utils.training.runs import finished_configs, load_run, load_training_data, train_run
 
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 SHIPPED = ("pendulum", "flow")
@@ -109,8 +103,8 @@ def run_explorer(run_dir: Path | str, dataset: str = "pendulum", model: str = "i
                  seed: int = 0):
     """An InterventionExplorer on a model trained by the runner or a sweep into ``run_dir``
     (its first finished run of ``model`` on ``dataset``, seed ``seed``)."""
-    found = [c for c in finished_configs(run_dir) if (c.model, c.dataset, c.seed) ==
-             (model, dataset, seed) and not run_tags(c)]
+    found = [c for c in finished_configs(run_dir, plain=True)
+             if (c.model, c.dataset, c.seed) == (model, dataset, seed)]
     if not found:
         raise FileNotFoundError(f"no finished {model} run on {dataset} (seed {seed}) under "
                                 f"{Path(run_dir) / 'models'}")

@@ -28,13 +28,7 @@ import torch
 from icm_utils.data.images import float_images
 from icm_utils.evaluation import controls
 from icm_utils.evaluation.identifiability import MIN_EXPLAINED, block_scores, heldout_r2, rank_gauss
-from icm_utils.training.runs import (
-    data_key,
-    finished_configs,
-    load_run,
-    load_training_data,
-    run_tags,
-)
+from icm_utils.training.runs import data_key, finished_configs, load_run, load_training_data
 
 COLLAPSE_COLUMNS = ["dataset", "model", "seed", "log_slope", "eps_sd", "z_sd", "dead_dims", "dims",
            "weakest", "weakest_own_r2"]
@@ -86,8 +80,8 @@ def control_rows(dataset: str, factors, names: Sequence[str], k: int) -> list[di
 def run_configs(root: Path | str, datasets: Sequence[str], models: Sequence[str] = MODELS):
     """The finished plain runs' configs (``runs.run_tags``: true graph, grid data) of these
     datasets and models under ``root``, in that order, then by seed."""
-    cfgs = [c for c in finished_configs(root)
-            if c.dataset in datasets and c.model in models and not run_tags(c)]
+    cfgs = [c for c in finished_configs(root, plain=True)
+            if c.dataset in datasets and c.model in models]
     return sorted(cfgs, key=lambda c: (list(datasets).index(c.dataset),
                                        list(models).index(c.model), c.seed))
 

@@ -129,10 +129,12 @@ def finished_runs(root: Path | str, cfgs=None) -> list[Path]:
     return [rd for rd in (run_dir_for(root, c) for c in cfgs) if (rd / "done.json").exists()]
 
 
-def finished_configs(root: Path | str) -> list[TrainConfig]:
-    """The configs every finished run under ``root/models`` was trained with (from done.json)."""
-    return [TrainConfig.from_dict(json.loads((rd / "done.json").read_text())["train"])
+def finished_configs(root: Path | str, plain: bool = False) -> list[TrainConfig]:
+    """The configs every finished run under ``root/models`` was trained with (from done.json);
+    ``plain``: only plain runs (no ``run_tags``: true graph, grid data, no mechanism noise)."""
+    cfgs = [TrainConfig.from_dict(json.loads((rd / "done.json").read_text())["train"])
             for rd in finished_runs(root)]
+    return [c for c in cfgs if not run_tags(c)] if plain else cfgs
 
 
 def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,

@@ -75,3 +75,4 @@ def test_run_tags_and_finished_configs_read_runs_by_config_not_folder_name(tmp_p
             (rd / "done.json").write_text(json.dumps({"train": cfg.to_dict()}))
     # folder order, component by component: "icm_vae" before "icm_vae-graph_empty-..."
     assert [c.to_dict() for c in finished_configs(tmp_path)] == [plain.to_dict(), noisy.to_dict()]
+    assert [c.to_dict() for c in finished_configs(tmp_path, plain=True)] == [plain.to_dict()]
