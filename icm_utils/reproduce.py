@@ -374,13 +374,13 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
         out / "results" / "notebook_times.csv", index=False)
     if publish:
         figures = publish_figures_dir(profile)
-        for sub, dest in (("results", RESULTS_DIR / profile), ("figures", figures),
-                          ("", RESULTS_DIR / profile / "notebooks")):
-            if (out / sub).exists():
-                dest.mkdir(parents=True, exist_ok=True)
-                for f in (out / sub).iterdir():
-                    if f.is_file() and (sub or f.suffix == ".ipynb"):
-                        shutil.copy2(f, dest / f.name)
+        for src, pattern, dest in ((out / "results", "*", RESULTS_DIR / profile),
+                                   (out / "figures", "*", figures),
+                                   (out, "*.ipynb", RESULTS_DIR / profile / "notebooks")):
+            dest.mkdir(parents=True, exist_ok=True)
+            for f in src.glob(pattern):
+                if f.is_file():
+                    shutil.copy2(f, dest / f.name)
         print(f"[reproduce] published tables and executed notebooks to {RESULTS_DIR / profile}, "
               f"figures to {figures}")
     print(f"[reproduce] run folder: {out} (executed notebooks; tables in results/, figures in "
