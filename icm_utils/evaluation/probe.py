@@ -111,6 +111,11 @@ def fit_probe(dataset, n_observational: int | None = None, interventional: float
     return train_probe(images, labels, epochs=epochs, seed=seed, progress=progress)
 
 
+def probe_path(folder: Path | str, dataset_name: str, resolution: int, epochs: int) -> Path:
+    """Where a study keeps the probe of one dataset and resolution in its run folder."""
+    return Path(folder) / f"probe_{dataset_name}_{resolution}px_{epochs}ep.pt"
+
+
 def cached_probe(path: Path | str, dataset, epochs: int = 10, seed: int = 0) -> Probe:
     """``fit_probe(dataset, epochs=epochs, seed=seed)``, kept at ``path`` and read back from it
     next time, so every evaluation of a run folder reads its models with one probe."""

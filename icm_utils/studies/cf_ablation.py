@@ -33,7 +33,7 @@ from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation.analysis import control_codes, encode_runs, score_codes
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals, score_soundness
 from icm_utils.evaluation.plotting import save_figure
-from icm_utils.evaluation.probe import cached_probe
+from icm_utils.evaluation.probe import cached_probe, probe_path
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.health import health_table
 from icm_utils.training.runs import is_done, load_run, load_training_data
@@ -101,8 +101,8 @@ def evaluate(run_dir: Path | str, dataset: str, variants: Sequence[str] = tuple(
     ident = score_codes(codes + control_codes(codes), dim_metrics=())
     ds = load_training_data(next(iter(plan.values()))[0])[0]
     _, std = ds.label_stats()
-    probe = cached_probe(Path(run_dir) / f"probe_{dataset}_{ds.images.shape[1]}px_{probe_epochs}ep.pt",
-                         ds, probe_epochs)
+    probe = cached_probe(probe_path(run_dir, dataset, ds.images.shape[1], probe_epochs), ds,
+                         probe_epochs)
     cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
     models = [(v, c.seed, load_run(Path(run_dir) / v, c)[0]) for v, cfgs in plan.items()
               for c in cfgs]

@@ -22,7 +22,7 @@ from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation.analysis import encode_runs, score_codes
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals
 from icm_utils.evaluation.plotting import save_figure
-from icm_utils.evaluation.probe import cached_probe
+from icm_utils.evaluation.probe import cached_probe, probe_path
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.health import health_table
 from icm_utils.training.runs import load_run, load_training_data
@@ -46,19 +46,17 @@ def root_of(run_dir: Path | str, cfg: TrainConfig) -> Path:
 def measure(run_dir: Path | str, epochs: Sequence[int] = EPOCHS, seeds: Sequence[int] = (0, 1, 2),
             n_units: int = 100, probe_epochs: int = 10, **kw) -> pd.DataFrame:
     """Train (or reuse) every schedule and score it: one row per (epochs, seed)."""
+    first = configs(epochs[0], seeds, **kw)[0]  # every schedule trains on the same data
+    ds = load_training_data(first)[0]
+    probe = cached_probe(probe_path(run_dir, first.dataset, first.resolution, probe_epochs), ds,
+                         probe_epochs)
+    cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
+    std = ds.label_stats()[1]
     rows = []
-    probe = cfset = None
     for e in epochs:
         cfgs = configs(e, seeds, **kw)
         root = root_of(run_dir, cfgs[0])
         sweep(cfgs, root, scheduler="sync")
-        if probe is None:
-            ds = load_training_data(cfgs[0])[0]
-            res = ds.images.shape[1]
-            probe = cached_probe(Path(run_dir) / f"probe_{cfgs[0].dataset}_{res}px_{probe_epochs}ep.pt", ds,
-                                 probe_epochs)
-            cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
-            std = ds.label_stats()[1]
         ident = score_codes(encode_runs(root, cfgs), dim_metrics=())
         scores = score_counterfactuals({(c.model, c.seed): load_run(root, c)[0] for c in cfgs},
                                        cfset, probe, std, ds.graph)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from icm_utils.data.datasets import load_dataset
+from icm_utils.data.images import float_images
 from icm_utils.evaluation import probe as probe_mod
 
 RES = 32
@@ -39,3 +40,18 @@ def test_interventional_probe_data_breaks_the_parent_child_relation(ds):
         probe_mod.interventional_images(ds, 0)
     probe = probe_mod.fit_probe(ds, n_observational=64, epochs=1, seed=0)
     assert probe.predict(x[:5]).shape == (5, 4)
+
+
+def test_cached_probe_is_fitted_once_then_read_back(ds, tmp_path, monkeypatch):
+    path = probe_mod.probe_path(tmp_path, "pendulum", RES, 1)
+    assert path == tmp_path / f"probe_pendulum_{RES}px_1ep.pt"
+    fitted = probe_mod.cached_probe(path, ds, epochs=1)
+    assert path.exists()
+
+    def refit(*a, **k):
+        raise AssertionError("the cached probe was fitted again")
+
+    monkeypatch.setattr(probe_mod, "fit_probe", refit)
+    read = probe_mod.cached_probe(path, ds, epochs=1)
+    x = float_images(ds.images[:8])
+    np.testing.assert_array_equal(read.predict(x), fitted.predict(x))
