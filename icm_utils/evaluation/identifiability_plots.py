@@ -11,7 +11,7 @@ import seaborn as sns
 
 from icm_utils.core.stats import block_corr
 from icm_utils.evaluation import metrics
-from icm_utils.evaluation.analysis import CLAIM_METRICS
+from icm_utils.evaluation.analysis import AGREEMENT, BETWEEN, CLAIM_METRICS
 from icm_utils.evaluation.codes import RunCodes, blocks_of, first_seed, pick
 
 
@@ -23,6 +23,31 @@ def importance_matrix(rc: RunCodes, level: str = "block", seed: int = 0) -> pd.D
                         columns=rc.names)
 
 
+def _importance_title(level: str) -> str:
+    """What the importance heatmaps show, as their figure's title."""
+    unit = "latent block" if level == "block" else "latent dim"
+    return (f"DCI importance of each {unit} (rows) for predicting each factor (columns):\n"
+            "gradient-boosted-tree importances, each column normalised to sum to 1")
+
+
+def _importance_panel(ax, rc: RunCodes, level: str, seed: int) -> None:
+    """One run's importance heatmap; an all-zero matrix (no tree split on the code, e.g. a
+    collapsed constant code) is left blank and titled "no factor predicted"."""
+    mat = importance_matrix(rc, level, seed)
+    empty = not mat.to_numpy().any()
+    sns.heatmap(mat, ax=ax, vmin=0, vmax=1, cmap="viridis", fmt=".2f", cbar=False,
+                annot=not empty and mat.shape[0] <= 8, annot_kws={"fontsize": 7},
+                mask=mat.to_numpy() == 0 if empty else None)
+    title = f"{rc.dataset} · {rc.model} · seed {rc.seed}"
+    if empty:
+        ax.set_facecolor("0.92")  # a grey panel, not a grid of 0.00
+        why = "constant code" if np.ptp(rc.codes) == 0 else "all importances 0"
+        title += f"\nno factor predicted ({why})"
+    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    ax.tick_params(axis="y", labelsize=7, labelrotation=0)
+
+
 def plot_importance(run_codes: Sequence[RunCodes], level: str = "block", seed: int = 0,
                     ncols: int = 4):
     """One seaborn heatmap of DCI importances per (dataset, model), lowest seed; returns fig."""
@@ -31,17 +56,13 @@ def plot_importance(run_codes: Sequence[RunCodes], level: str = "block", seed: i
         raise ValueError("no runs to plot")
     ncols = min(ncols, len(runs))
     nrows = -(-len(runs) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.2 * nrows + 0.4),
+                             squeeze=False)
     for ax, rc in zip(axes.flat, runs, strict=False):
-        mat = importance_matrix(rc, level, seed)
-        sns.heatmap(mat, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=mat.shape[0] <= 8,
-                    fmt=".2f", cbar=False, annot_kws={"fontsize": 7})
-        ax.set_title(f"{rc.dataset} · {rc.model} · seed {rc.seed}", fontsize=9)
-        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        ax.tick_params(axis="y", labelsize=7, labelrotation=0)
+        _importance_panel(ax, rc, level, seed)
     for ax in axes.flat[len(runs):]:
         ax.axis("off")
-    fig.suptitle("DCI importance: which latent predicts which factor (columns sum to 1)")
+    fig.suptitle(_importance_title(level), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -89,30 +110,75 @@ def plot_block_scatter(run_codes: Sequence[RunCodes], max_points: int = 400,
     return fig
 
 
-def plot_metric_bars(df: pd.DataFrame, metric_names: Sequence[str] = CLAIM_METRICS):
-    """Mean ± std over seeds per model, one panel per metric (seaborn); returns fig."""
+# Panel titles of plot_metric_bars; a "_dim" metric adds ", dim level"; others show their name.
+METRIC_TITLES = {
+    "own_factor_r2": "own-factor R²\n(block predicted by its factor)",
+    "exclusivity": "exclusivity\n(own factor's share of the R²)",
+    AGREEMENT: "seed agreement\n(matched block beyond the others)",
+    "mcc_spearman": "MCC, Spearman\n(blocks vs true factors)",
+    "dci_disentanglement": "DCI disentanglement\n(one factor per block)",
+    "dci_completeness": "DCI completeness\n(one block per factor)",
+    "dci_informativeness": "DCI informativeness\n(held-out R² of the factors)",
+    "irs": "IRS\n(robustness to other factors)",
+    BETWEEN: "MCC between seeds\n(Spearman, seed pairs)",
+}
+SCORE_LABEL = "score, 0 to 1\n(higher is better)"
+PANELS_PER_ROW = 4
+
+
+def metric_title(metric: str) -> str:
+    """A metric's readable panel title (METRIC_TITLES; "_dim" metrics say "dim level")."""
+    dim = metric.endswith("_dim")
+    base = metric.removesuffix("_dim")
+    lines = METRIC_TITLES.get(base, base).split("\n")
+    lines[0] += ", dim level" if dim else ""
+    return "\n".join(lines)
+
+
+def _dataset_legend(fig, axes, n_used: int) -> None:
+    """One legend of the datasets: in the first unused panel, else right of the top row."""
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    for ax in axes.flat[:n_used]:
+        if ax.get_legend():
+            ax.get_legend().remove()
+    if len(labels) < 2:
+        return
+    if n_used < axes.size:
+        spare = axes.flat[n_used]
+        spare.set_visible(True)
+        spare.axis("off")
+        spare.legend(handles, labels, title="dataset", loc="center")
+    else:
+        axes.flat[axes.shape[1] - 1].legend(handles, labels, title="dataset", fontsize=8,
+                                            loc="upper left", bbox_to_anchor=(1.02, 1))
+
+
+def plot_metric_bars(df: pd.DataFrame, metric_names: Sequence[str] = CLAIM_METRICS,
+                     per_row: int = PANELS_PER_ROW):
+    """Mean ± sd over seeds per model, one panel per metric (seaborn), ``per_row`` panels a
+    row; returns fig."""
     sub = df[df["metric"].isin(metric_names)]
     names = [m for m in metric_names if m in set(sub["metric"])]
     if not names:
         raise ValueError(f"none of {list(metric_names)} in the table")
-    # at most 3 panels a row: one strip of 8 panels was a 2455 x 343 picture with colliding ticks
-    ncol = min(3, len(names))
+    ncol = min(per_row, len(names))
     nrow = -(-len(names) // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.4 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.7 * ncol, 3.7 * nrow), squeeze=False)
     for ax in axes.flat[len(names):]:
         ax.set_visible(False)
-    for ax, m in zip(axes.flat, names):
+    for i, (ax, m) in enumerate(zip(axes.flat, names)):
         sns.barplot(data=sub[sub["metric"] == m], x="model", y="value", hue="dataset",
                     errorbar="sd", ax=ax)
-        ax.set_title(m, fontsize=9)
+        ax.set_title(metric_title(m), fontsize=9)
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("")
         # anchored at the tick's end so long names (control:null_nonlinear) never collide
-        plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor", fontsize=7)
-        ax.set_ylabel("score (mean ± sd over seeds)", fontsize=8)
-        if ax.get_legend() and (ax is not axes.flat[ncol - 1] or sub["dataset"].nunique() == 1):
-            ax.get_legend().remove()
-    if axes.flat[ncol - 1].get_legend():
-        sns.move_legend(axes.flat[ncol - 1], "upper left", bbox_to_anchor=(1, 1), fontsize=7)
+        plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor", fontsize=7)
+        ax.set_ylabel(SCORE_LABEL if i % ncol == 0 else "", fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    _dataset_legend(fig, axes, len(names))
+    datasets = ", ".join(dict.fromkeys(sub["dataset"]))
+    fig.suptitle(f"Identifiability scores on {datasets}: bars are means over seeds (seed pairs "
+                 "for the between-seed scores), black lines ± 1 sd", fontsize=10)
     fig.tight_layout()
     return fig

@@ -34,6 +34,7 @@ def _png(img: np.ndarray, scale: int = 2) -> bytes:
 # nbviewer, nbconvert) fall back to the bundle's PNG. So the static snapshot is invisible next
 # to the live explorer but is what a saved notebook shows where widgets do not render.
 _HIDDEN_IN_LAB = {"version_major": 2, "version_minor": 0, "model_id": ""}
+DRAW_LABEL = "new image (simulator)"
 
 
 class InterventionExplorer:
@@ -63,11 +64,13 @@ class InterventionExplorer:
         # continuous_update=False: one model evaluation per release, not one per pixel dragged
         self.unit_slider = W.IntSlider(0, 0, len(self.test_idx) - 1, description="test image",
                                        continuous_update=False)
-        self.draw_button = W.Button(description="draw from simulator")
+        # width "auto": the label fits its text instead of the default width's ellipsis
+        self.draw_button = W.Button(description=DRAW_LABEL, layout=W.Layout(width="auto"))
         self.variable = W.Dropdown(options=self.graph.names, value=name0, description="do(")
         self.value = W.FloatSlider(value=(lo + hi) / 2, min=lo, max=hi, step=(hi - lo) / 100,
                                    description="= value", continuous_update=False,
                                    layout=W.Layout(width="380px"))
+        self.value_unit = W.Label(self._units_of(name0))  # the units of the slider's value
         self.typed = W.Text(value="", description="or type", placeholder="a value, then Enter",
                             continuous_update=False)
         self.message = W.HTML()
@@ -77,7 +80,8 @@ class InterventionExplorer:
         self.table = W.HTML()
         # CSS classes: style hooks, and what the browser test finds the controls by
         for name, w in [("unit", self.unit_slider), ("draw", self.draw_button),
-                        ("variable", self.variable), ("value", self.value), ("typed", self.typed),
+                        ("variable", self.variable), ("value", self.value),
+                        ("value-unit", self.value_unit), ("typed", self.typed),
                         ("message", self.message), ("table", self.table)]:
             w.add_class(f"icm-explorer-{name}")
         for k, w in self.panels.items():
@@ -90,6 +94,10 @@ class InterventionExplorer:
         self._box = None
         self._snapshot = None  # DisplayHandle of the static PNG, once displayed
         self._pick_test()
+
+    def _units_of(self, variable: str) -> str:
+        """A variable's unit as the SCM names it ("" if it names none)."""
+        return self.scm.units.get(variable, "")
 
     # ------------------------------------------------------------------ user actions
     def _pick_test(self):
@@ -110,6 +118,7 @@ class InterventionExplorer:
         self.value.min, self.value.max = min(lo, self.value.min), max(hi, self.value.max)
         self.value.min, self.value.max = lo, hi
         self.value.step = (hi - lo) / 100
+        self.value_unit.value = self._units_of(self.variable.value)
         self.value.value = float(self._unit[2][self.graph.index(self.variable.value)])
         self.update()
 
@@ -179,7 +188,7 @@ class InterventionExplorer:
         rows = ["<tr><th>variable</th><th>role</th><th>factual</th><th>true cf</th>"
                 + ("<th>model cf (probe)</th>" if "model_cf_labels" in self.state else "") + "</tr>"]
         for i, n in enumerate(self.graph.names):
-            cells = [n, "—" if role[i] == "non-descendant" else role[i],
+            cells = [n, role[i],
                      f"{self.state['factual_labels'][i]:.2f}", f"{self.state['true_cf_labels'][i]:.2f}"]
             if "model_cf_labels" in self.state:
                 cells.append(f"{self.state['model_cf_labels'][i]:.2f}")
@@ -192,7 +201,8 @@ class InterventionExplorer:
             panels = [W.VBox([W.HTML(f"<center>{k}</center>", layout=W.Layout(width="150px")), w])
                       for k, w in self.panels.items()]
             controls = W.HBox([self.unit_slider, self.draw_button])
-            self._box = W.VBox([controls, W.HBox([self.variable, self.value, self.typed]),
+            self._box = W.VBox([controls, W.HBox([self.variable, self.value, self.value_unit,
+                                                  self.typed]),
                                 self.message, W.HBox(panels), self.table])
             self._box.add_class("icm-explorer")
         return self._box
@@ -211,7 +221,8 @@ class InterventionExplorer:
         cols = ["factual_labels", "true_cf_labels"] + (["model_cf_labels"] if "model_cf_labels"
                                                          in self.state else [])
         heads = {"factual_labels": "factual", "true_cf_labels": "true cf", "model_cf_labels": "model cf"}
-        lines = [f"do({self.variable.value} = {float(self.value.value):.2f})",
+        units = f" {self.value_unit.value}" if self.value_unit.value else ""
+        lines = [f"do({self.variable.value} = {float(self.value.value):.2f}{units})",
                  f"{'variable':<16}" + "".join(f" {heads[c]:>9}" for c in cols)]
         for i, n in enumerate(self.graph.names):
             row = f"{n:<16}" + "".join(f" {self.state[c][i]:>9.2f}" for c in cols)

@@ -20,6 +20,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from icm_utils.training.runs import finished_runs, run_dir_for
 
@@ -85,6 +86,14 @@ def health_table(root: Path | str, cfgs: Sequence | None = None) -> pd.DataFrame
     return pd.DataFrame(rows, columns=HEALTH_COLUMNS)
 
 
+def _readable_axes(ax) -> None:
+    """Whole epochs on x; plain decimals (1, 2, 3, 5 x 10^k) on the log y axis, no 6x10^0."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 3, 5)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_reconstruction(root: Path | str, cfgs: Sequence):
     """Each finished run's reconstruction per epoch (log scale), one panel per dataset and model,
     seeds as lines; a cross marks the epoch a run diverged at."""
@@ -104,8 +113,9 @@ def plot_reconstruction(root: Path | str, cfgs: Sequence):
             if e is not None:
                 ax.plot(e, hist["rec"].iloc[e - 1], "x", color=line.get_color(), ms=9, mew=2)
         ax.set(title=f"{ds}: {model}", xlabel="epoch", yscale="log")
+        _readable_axes(ax)
         ax.legend(fontsize=8)
-    axes[0, 0].set_ylabel("reconstruction term")
+    axes[0, 0].set_ylabel("reconstruction term\n(Bernoulli NLL, nats; log scale)")
     fig.tight_layout()
     return fig
 

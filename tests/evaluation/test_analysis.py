@@ -268,6 +268,8 @@ def test_controls_are_scored_on_the_runs_units_and_never_baselines():
 
 def test_metric_bars_one_panel_per_available_metric(hand):
     fig = plot_metric_bars(hand)
-    assert [ax.get_title() for ax in fig.axes] == ["mcc_spearman", "irs", BETWEEN]
+    assert [ax.get_title() for ax in fig.axes] == [
+        "MCC, Spearman\n(blocks vs true factors)", "IRS\n(robustness to other factors)",
+        "MCC between seeds\n(Spearman, seed pairs)"]
     with pytest.raises(ValueError, match="none of"):
         plot_metric_bars(hand, ["nope"])

@@ -30,6 +30,25 @@ def test_moving_the_slider_updates_counterfactuals_headlessly(explorer):
     assert ex.state["true_cf_labels"][1] == pytest.approx(ex.state["factual_labels"][1])
     assert ex.panels["model counterfactual"].value != b"" and first_png != b""
     assert "descendant" in ex.table.value and ex.message.value == ""
+    # every role named in words: the held light position is a "non-descendant", not a dash
+    assert "<tr><td>light_position</td><td>non-descendant</td>" in ex.table.value
+    assert "<tr><td>shadow_length</td><td>descendant</td>" in ex.table.value
+    assert "—" not in ex.table.value
+
+
+def test_the_value_shows_its_variables_unit_and_the_button_its_whole_label(explorer):
+    ex = explorer
+    ex.variable.value = "pendulum_angle"
+    assert ex.value_unit.value == "deg"
+    ex.variable.value = "shadow_length"  # the unit follows the variable
+    assert ex.value_unit.value == "scene units"
+    ex.variable.value = "pendulum_angle"
+    assert ex.value_unit.value == "deg"
+    row = ex.widget().children[1].children
+    assert row.index(ex.value_unit) == row.index(ex.value) + 1  # right after the slider
+    assert "icm-explorer-value-unit" in ex.value_unit._dom_classes
+    assert ex.draw_button.description == "new image (simulator)"
+    assert ex.draw_button.layout.width == "auto"  # sized to its label, never cut short
 
 
 def test_out_of_range_values_are_clipped_with_a_message(explorer):

@@ -53,3 +53,20 @@ def test_supervised_reference_inverts_a_linear_mixing_and_matches_the_table_colu
     assert per["corr"].min() > 0.99, per
     assert list(per["role"]) == ["root", "root", "non-root", "non-root", "non-root", "non-root"]
     assert list(per["depth"]) == list(scm.graph.depth) and per["own"].all()
+
+
+def test_per_node_plot_names_the_target_and_keeps_its_legend_off_the_bars():
+    rows = [{"graph": g, "model": m, "seed": s, "node": n, "corr": c}
+            for g in ("6-node", "8-node") for s in (0, 1) for n in "ab"
+            for m, c in (("icm", 0.97), ("noprior", 0.5), ("control:oracle", 1.0))]
+    fig = theorem.plot_per_node(pd.DataFrame(rows))
+    assert [ax.get_title() for ax in fig.axes] == ["6-node graph", "8-node graph"]
+    assert all(ax.get_legend() is None for ax in fig.axes)  # no legend over the bars
+    legend, = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "icm", "noprior", "one seed", "target: every node ≥ 0.95"]
+    target = [ln for ln in fig.axes[0].lines if ln.get_label().startswith("target")]
+    assert list(target[0].get_ydata()) == [theorem.TARGET_NODE] * 2
+    fig.canvas.draw()  # the legend sits below the panels
+    renderer = fig.canvas.get_renderer()
+    assert legend.get_window_extent(renderer).y1 < fig.axes[0].get_window_extent(renderer).y0

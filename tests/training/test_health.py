@@ -70,3 +70,10 @@ def test_the_plot_marks_the_diverged_run(tmp_path):
     crosses = [ln for ln in ax.lines if ln.get_marker() == "x"]
     assert len(ax.lines) == 3 and len(crosses) == 1
     assert list(crosses[0].get_xdata()) == [8] and list(crosses[0].get_ydata()) == [12.99]
+    fig.canvas.draw()  # tick labels are formatted at draw time
+    lo, hi = ax.get_ylim()
+    shown = [t.get_text() for t in ax.get_yticklabels() if lo <= t.get_position()[1] <= hi]
+    assert shown == ["2", "3", "5", "10"]  # plain decimals, not 6x10^0
+    assert all(t.get_text() == "" for t in ax.yaxis.get_minorticklabels())
+    assert all(float(x).is_integer() for x in ax.get_xticks())  # whole epochs
+    assert ax.get_ylabel() == "reconstruction term\n(Bernoulli NLL, nats; log scale)"
