@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from icm_utils.data.graph import PENDULUM_GRAPH
-from icm_utils.data.render import Canvas, Circle, Segment, rasterize
+from icm_utils.data.render import Circle, Segment
 from icm_utils.data.scm import ImageSCM
 
 PIVOT = (10.0, 10.5)
@@ -88,23 +88,24 @@ class PendulumSCM(ImageSCM):
             return mid + self.noise_std * exo[:, 3]
         raise KeyError(var)
 
-    def render(self, labels, exogenous=None, resolution=64):
-        lab = np.asarray(labels, dtype=np.float64)
-        theta, phi, length, mid = (lab[:, k] for k in range(4))
-        canvas = Canvas(resolution, XLIM, YLIM)
+    objects = {"pendulum": ("pendulum_angle",), "sun": ("light_position",),
+               "shadow": ("shadow_length", "shadow_position")}
+    xlim, ylim = XLIM, YLIM
+
+    def scene(self, labels, exogenous, canvas):
+        theta, phi, length, mid = (labels[:, k] for k in range(4))
         w = canvas.points_to_scene(LINE_POINTS)
         th = np.deg2rad(theta)
         bx, by = PIVOT[0] + ROD_LENGTH * np.sin(th), PIVOT[1] - ROD_LENGTH * np.cos(th)
         sun_x = proj(PIVOT[0], PIVOT[1], SUN_Y, phi)
-        shapes = [
-            Segment(PIVOT[0], PIVOT[1], bx, by, w, "black", cap="round"),  # rod
-            Circle(bx, by, BOB_RADIUS, "firebrick"),  # bob
-            Circle(sun_x, SUN_Y, SUN_RADIUS, "orange"),  # sun
+        return [
+            ("pendulum", Segment(PIVOT[0], PIVOT[1], bx, by, w, "black", cap="round")),  # rod
+            ("pendulum", Circle(bx, by, BOB_RADIUS, "firebrick")),  # bob
+            ("sun", Circle(sun_x, SUN_Y, SUN_RADIUS, "orange")),
             # butt caps: the drawn shadow is exactly `length` long
-            Segment(mid - length / 2, GROUND_Y, mid + length / 2, GROUND_Y, w, "black",
-                    cap="butt"),
+            ("shadow", Segment(mid - length / 2, GROUND_Y, mid + length / 2, GROUND_Y, w,
+                               "black", cap="butt")),
         ]
-        return rasterize(shapes, lab.shape[0], canvas)
 
     def grid_exogenous(self, seed=0):
         """84 angles x 87 lights = 7,308 units, angle-major as the peers loop.

@@ -19,7 +19,7 @@ import pandas as pd
 
 from icm_utils.core.utils import as_rng
 from icm_utils.data.graph import CausalGraph
-from icm_utils.data.render import check_render_resolution
+from icm_utils.data.render import Canvas, Shape, check_render_resolution, rasterize
 
 Do = dict  # variable name -> scalar or per-unit array (N,)
 
@@ -65,6 +65,11 @@ class ImageSCM:
     do_range: dict[str, tuple[float, float]] = {}  # values do() accepts (renderable, physical)
     exogenous_names: list[str] = []
     mechanism_noise: tuple[str, ...] = ()  # exogenous columns that only act when noise_std > 0
+    # the objects the renderer draws and the variables that draw each one (an object decoder
+    # gives each its own slot); pixels outside a variable's objects never depend on it
+    objects: dict[str, tuple[str, ...]] = {}
+    xlim: tuple[float, float] = (0.0, 20.0)  # the scene box the image covers
+    ylim: tuple[float, float] = (0.0, 20.0)
 
     def __init__(self, noise_std: float = 0.0):
         noise_std = float(noise_std)
@@ -81,8 +86,10 @@ class ImageSCM:
         """Value of ``var`` (float64 (N,)) from its parents' ``values`` and the exogenous rows."""
         raise NotImplementedError
 
-    def render(self, labels: np.ndarray, exogenous: np.ndarray, resolution: int = 64) -> np.ndarray:
-        """Images uint8 (N, R, R, 3) showing the given labels."""
+    def scene(self, labels: np.ndarray, exogenous: np.ndarray, canvas: Canvas
+              ) -> list[tuple[str | None, Shape]]:
+        """The shapes showing the given labels, in painter's order, each tagged with the object
+        of ``objects`` it belongs to (None: the static scene, drawn whatever the labels)."""
         raise NotImplementedError
 
     def grid_exogenous(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -90,6 +97,50 @@ class ImageSCM:
         raise NotImplementedError
 
     # shared API ------------------------------------------------------------------------------
+    def render(self, labels, exogenous=None, resolution: int = 64) -> np.ndarray:
+        """Images uint8 (N, R, R, 3) showing the given labels (float64 (N, n), graph order)."""
+        lab = np.asarray(labels, dtype=np.float64)
+        canvas = Canvas(resolution, self.xlim, self.ylim)
+        shapes = [shape for _, shape in self.scene(lab, exogenous, canvas)]
+        return rasterize(shapes, lab.shape[0], canvas)
+
+    def object_masks(self, labels, exogenous=None, resolution: int = 64) -> dict[str, np.ndarray]:
+        """Per object, the pixels its shapes cover (bool (N, R, R)), each drawn alone."""
+        lab = np.asarray(labels, dtype=np.float64)
+        canvas = Canvas(resolution, self.xlim, self.ylim)
+        tagged = self.scene(lab, exogenous, canvas)
+        out = {}
+        for name in self.objects:
+            shapes = [shape for tag, shape in tagged if tag == name]
+            out[name] = rasterize(shapes, lab.shape[0], canvas).min(-1) < 255
+        return out
+
+    def object_regions(self, labels, exogenous=None, resolution: int = 64,
+                       grow: int = 1) -> np.ndarray:
+        """Where each object can appear: the union of its pixels over the given units, grown by
+        ``grow`` pixels (bool (n_objects, R, R), ``objects`` order). An object decoder's slot
+        draws inside its region only, so it cannot draw another object elsewhere."""
+        lab = np.asarray(labels, dtype=np.float64)
+        exo = None if exogenous is None else np.asarray(exogenous)
+        out = np.zeros((len(self.objects), resolution, resolution), dtype=bool)
+        for start in range(0, len(lab), 2048):  # bounded memory for any number of units
+            sl = slice(start, start + 2048)
+            masks = self.object_masks(lab[sl], None if exo is None else exo[sl], resolution)
+            for k, name in enumerate(self.objects):
+                out[k] |= masks[name].any(0)
+        for _ in range(grow):
+            grown = out.copy()
+            grown[:, 1:] |= out[:, :-1]
+            grown[:, :-1] |= out[:, 1:]
+            grown[:, :, 1:] |= out[:, :, :-1]
+            grown[:, :, :-1] |= out[:, :, 1:]
+            out = grown
+        return out
+
+    def object_variables(self) -> list[list[str]]:
+        """The variables of each object, in ``objects`` order (what an object decoder reads)."""
+        return [list(v) for v in self.objects.values()]
+
     @property
     def names(self) -> list[str]:
         return list(self.graph.names)

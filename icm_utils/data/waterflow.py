@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from icm_utils.data.graph import FLOW_GRAPH
-from icm_utils.data.render import Canvas, Circle, Polyline, Rect, Segment, rasterize
+from icm_utils.data.render import Circle, Polyline, Rect, Segment
 from icm_utils.data.scm import ImageSCM
 
 XLIM = YLIM = (0.0, 20.0)
@@ -95,27 +95,29 @@ class WaterFlowSCM(ImageSCM):
             return np.maximum(f + self.noise_std * exo[:, 5], 0.0)
         raise KeyError(var)
 
-    def render(self, labels, exogenous, resolution=64):
-        lab = np.asarray(labels, dtype=np.float64)
+    # the cup's left wall and the ground are static; the right wall is drawn around the hole
+    objects = {"ball": ("ball_size",), "water": ("water_height",),
+               "right_wall": ("hole_position",), "jet": ("water_flow", "hole_position")}
+    xlim, ylim = XLIM, YLIM
+
+    def scene(self, labels, exogenous, canvas):
         exo = self.check_exogenous(exogenous)
-        b, d, h, f = (lab[:, k] for k in range(4))
-        canvas = Canvas(resolution, XLIM, YLIM)
+        b, d, h, f = (labels[:, k] for k in range(4))
         w = canvas.points_to_scene(LINE_POINTS)
         # jet: s uniform in [0, 1] gives x uniform along the reach, y on the parabola
         s = np.linspace(0.0, 1.0, JET_POINTS)[None, :]
         reach = f * np.sqrt(1.0 + exo[:, 3] / GRAVITY)
         jet_x = CUP_RIGHT + reach[:, None] * s
         jet_y = d[:, None] - np.maximum(d - JET_END_Y, 0.0)[:, None] * s**2
-        shapes = [
-            Rect(CUP_LEFT, 0.0, CUP_RIGHT, BASE_WATER + h, "lightskyblue"),
-            Segment(CUP_LEFT, 0.0, CUP_LEFT, CUP_TOP, w, cap="butt"),
-            Segment(CUP_RIGHT, 0.0, CUP_RIGHT, d, w, cap="butt"),
-            Segment(CUP_RIGHT, d + HOLE_GAP, CUP_RIGHT, CUP_TOP, w, cap="butt"),
-            Circle(BALL_X, b + BALL_LIFT, b, "firebrick"),
-            Polyline(jet_x, jet_y, w, "lightskyblue"),  # lines come after patches, as peers
-            Segment(XLIM[0], GROUND_Y, XLIM[1], GROUND_Y, w, cap="butt"),
+        return [
+            ("water", Rect(CUP_LEFT, 0.0, CUP_RIGHT, BASE_WATER + h, "lightskyblue")),
+            (None, Segment(CUP_LEFT, 0.0, CUP_LEFT, CUP_TOP, w, cap="butt")),
+            ("right_wall", Segment(CUP_RIGHT, 0.0, CUP_RIGHT, d, w, cap="butt")),
+            ("right_wall", Segment(CUP_RIGHT, d + HOLE_GAP, CUP_RIGHT, CUP_TOP, w, cap="butt")),
+            ("ball", Circle(BALL_X, b + BALL_LIFT, b, "firebrick")),
+            ("jet", Polyline(jet_x, jet_y, w, "lightskyblue")),  # lines after patches, as peers
+            (None, Segment(XLIM[0], GROUND_Y, XLIM[1], GROUND_Y, w, cap="butt")),
         ]
-        return rasterize(shapes, lab.shape[0], canvas)
 
     def grid_exogenous(self, seed=0):
         """All 30 x 30 x 9 = 8,100 (r, h_raw, hole) combinations, r outermost as the peers.

@@ -38,8 +38,11 @@ class CausalModel(RecipeLoss, nn.Module):
         if self.arch == "official":
             self.decoder = OfficialMLPDecoder(self.n, self.k, self.resolution, channels=3)
         else:
+            objects = hparams.get("objects")  # variable names per object (decoder "objects")
             self.decoder = make_decoder(recipe.decoder, self.resolution, self.n, self.k,
-                                        hparams["width"], hparams.get("decoder_width"))
+                                        hparams["width"], hparams.get("decoder_width"),
+                                        objects=objects and [[graph.index(v) for v in obj]
+                                                             for obj in objects])
         # label -> block map for models without a prior (buffers so checkpoints keep it)
         self.register_buffer("map_index", torch.arange(self.n))
         self.register_buffer("map_slope", torch.zeros(self.n, self.k))

@@ -33,7 +33,10 @@ from icm_utils.model.recipes import (
 )
 
 HPARAM_DEFAULTS = {"width": 32, "hidden": 32, "bins": 8, "bound": 4.0,
-                   "arch": "conv", "posterior_noise": 0.0, "decoder_width": None}
+                   "arch": "conv", "posterior_noise": 0.0, "decoder_width": None,
+                   "objects": None}
+# "objects": the variables that draw each object of the scene, for decoder="objects"; the
+# training layer fills it in from the dataset's renderer (data.scm.ImageSCM.objects)
 # arch="official": the official code's MLP encoder and per-variable MLP decoders (nets.Official*)
 # in place of the conv nets, for measuring the official architecture on the same footing.
 ARCHS = ("conv", "official")
@@ -53,16 +56,16 @@ class ModelSpec:
 
 
 # The one list of models: adding a model is adding a row (and, for a new family, a class).
-MODELS: dict[str, ModelSpec] = {
-    "icm_vae": ModelSpec("affine", "flow",
-                         ("width", "hidden", "arch", "posterior_noise", "decoder_width")),
+MODEL_SPECS: dict[str, ModelSpec] = {
+    "icm_vae": ModelSpec("affine", "flow", ("width", "hidden", "arch", "posterior_noise",
+                                            "decoder_width", "objects")),
     "icm_vae_spline": ModelSpec("spline", "flow", ("width", "hidden", "bins", "bound",
-                                                   "posterior_noise", "decoder_width")),
-    "icm_vae_noprior": ModelSpec("affine", None, ("width", "hidden", "decoder_width")),
-    "beta_vae": ModelSpec(None, None, ("width", "decoder_width")),
-    "causal_vae": ModelSpec("linear", "label_mean", ("width", "decoder_width")),
+                                                   "posterior_noise", "decoder_width", "objects")),
+    "icm_vae_noprior": ModelSpec("affine", None, ("width", "hidden", "decoder_width", "objects")),
+    "beta_vae": ModelSpec(None, None, ("width", "decoder_width", "objects")),
+    "causal_vae": ModelSpec("linear", "label_mean", ("width", "decoder_width", "objects")),
 }
-MODEL_NAMES = tuple(MODELS)
+MODEL_NAMES = tuple(MODEL_SPECS)
 
 
 class ICMVAE(FlowLoss, CausalModel):
@@ -172,6 +175,12 @@ def hparam_errors(hparams: Mapping) -> list[str]:
         errors.append(str(e))
     if hparams.get("arch", "conv") not in ARCHS:
         errors.append(f"arch must be one of {ARCHS}, got {hparams['arch']!r}")
+    objects = hparams.get("objects")
+    if objects is not None and (not isinstance(objects, (list, tuple)) or not objects or any(
+            not isinstance(o, (list, tuple)) or not o or not all(isinstance(v, str) for v in o)
+            for o in objects)):
+        errors.append(f"objects must be a non-empty list of non-empty lists of variable names, "
+                      f"got {objects!r}")
     noise = hparams.get("posterior_noise", 0.0)
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
         errors.append(f"posterior_noise must be a finite number >= 0, got {noise!r}")
@@ -193,7 +202,7 @@ def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, labe
     if errors:
         raise ValueError("; ".join(errors))
     recipe = get_recipe(recipe, **{f: hparams.pop(f) for f in RECIPE_FIELDS if f in hparams})
-    spec = MODELS[name]
+    spec = MODEL_SPECS[name]
     unused = set(hparams) - set(spec.hparams)
     if unused:
         warnings.warn(f"{name} ignores hparams {sorted(unused)}", stacklevel=2)

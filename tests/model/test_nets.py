@@ -121,3 +121,52 @@ def test_compose_decoder_mixes_layers_by_softmax_masks():
         last.bias.view(3, 4)[1] = torch.tensor([-3.0, -3.0, -3.0, 30.0])
     torch.testing.assert_close(torch.sigmoid(dec(z)), torch.sigmoid(torch.tensor(-3.0)).expand(
         4, 3, 32, 32), atol=1e-4, rtol=1e-4)
+
+
+OBJECTS = [[0], [1], [2, 3]]  # Pendulum's: pendulum <- angle, sun <- light, shadow <- both shadows
+
+
+def _objects_decoder(r=32):
+    torch.manual_seed(0)
+    dec = make_decoder("objects", r, 4, 2, width=8, objects=OBJECTS)
+    with torch.no_grad():  # away from the near-transparent start, so every slot draws something
+        dec.net.deconv[-1].conv.bias.zero_()
+    return dec
+
+
+@pytest.mark.parametrize("r", [32, 64])
+def test_object_slots_read_only_their_variables_blocks(r):
+    dec = _objects_decoder(r)
+    z = torch.randn(3, 4, 2)
+    assert dec(z).shape == (3, 3, r, r)
+    with torch.no_grad():
+        base = dec.slot_absorbances(z)
+        for j in range(4):
+            moved = z.clone()
+            moved[:, j] += 1.0
+            changed = (dec.slot_absorbances(moved) - base).abs().amax(dim=(0, 2, 3, 4)) > 0
+            assert changed.tolist() == [j in obj for obj in OBJECTS], j
+
+
+def test_a_slot_can_only_darken_so_it_cannot_erase_another_slots_object():
+    """p = background * exp(-sum of absorbances), absorbances >= 0: the image is never brighter
+    than any one slot drawn alone on the background, whatever the other slots do."""
+    dec = _objects_decoder()
+    with torch.no_grad():
+        dec.net.pixel_bias.normal_()
+        z = 3 * torch.randn(5, 4, 2)
+        p = torch.sigmoid(dec(z))
+        a = dec.slot_absorbances(z)
+        bg = dec.background()
+        assert (a >= 0).all()
+        torch.testing.assert_close(p, (bg * torch.exp(-a.sum(1))).clamp(max=1 - 1e-5),
+                                   atol=1e-5, rtol=1e-4)
+        for s in range(len(OBJECTS)):
+            assert (p <= bg * torch.exp(-a[:, s]) + 1e-5).all()
+
+
+def test_objects_decoder_needs_the_objects():
+    with pytest.raises(ValueError, match="needs the objects of the scene"):
+        make_decoder("objects", 32, 4, 2)
+    with pytest.raises(ValueError, match="variable indices"):
+        make_decoder("objects", 32, 4, 2, objects=[[0], [4]])
