@@ -13,6 +13,7 @@ renders each block from the CSV files it names, so no number is typed by hand, a
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -23,11 +24,13 @@ from icm_utils.core.paths import PROJECT_ROOT
 from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.evaluation import controls
 from icm_utils.evaluation.analysis import mean_std, summary_table, wide_summary
-from icm_utils.evaluation.counterfactual import role_summary
+from icm_utils.evaluation.counterfactual import COUNTERFACTUAL_ROLES, role_summary
 from icm_utils.model.models import MODEL_NAMES
+from icm_utils.model.recipes import DEFAULT_RECIPE, RECOMMENDED_RECIPE
 from icm_utils.training import health
 
 README = PROJECT_ROOT / "README.md"
+STUDY_FILE = "study.json"  # a study's settings, beside its tables
 # the documents whose report blocks are rendered from the committed tables
 DOCUMENTS = (README, PROJECT_ROOT / "docs" / "results.md")
 # block-level scores in the README's column order; non-discriminative ones are marked as such
@@ -40,8 +43,22 @@ HEADERS = {"dci_disentanglement": "DCI disent.", "dci_completeness": "DCI comple
 CONTROL_ORDER = ("control:oracle", "control:partial", "control:null_linear",
                  "control:null_nonlinear", "control:simulator", "control:no_abduction",
                  "control:do_nothing")
-ROLES = ("intervened", "descendant", "non-descendant")
 BLOCK = re.compile(r"(<!-- report:(\w+) (\S+) (\w+) -->\n)(.*?)(<!-- /report -->)", re.S)
+
+
+def study_settings(folder: Path | str) -> dict:
+    """The settings a study's tables were made with (its ``study.json``, written by the study's
+    publish step): the facts a block states beside its numbers, read like the numbers."""
+    path = Path(folder) / STUDY_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the study's publish step writes it")
+    return json.loads(path.read_text())
+
+
+def _seeds(values) -> str:
+    seeds = sorted({int(s) for s in values})
+    return (f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 and seeds == list(range(seeds[0], seeds[-1] + 1))
+            else ", ".join(map(str, seeds)))
 
 
 def _cell(values: pd.Series, digits: int = 2) -> str:
@@ -97,7 +114,7 @@ def identifiability_table(folder: Path | str, dataset: str,
     return "\n".join(lines)
 
 
-def counterfactual_table(folder: Path | str, dataset: str, prefix: str = "counterfactual") -> str:
+def counterfactual_report(folder: Path | str, dataset: str, prefix: str = "counterfactual") -> str:
     """Counterfactual factor error by role (label std, lower is better), image MSE and
     block-movement robustness, mean ± std over seeds, beside the simulator and do-nothing rows.
     Reads ``<prefix>_summary_<dataset>.csv`` (one row per model and seed), else the per-unit
@@ -110,7 +127,7 @@ def counterfactual_table(folder: Path | str, dataset: str, prefix: str = "counte
     rob = pd.read_csv(rob_path) if rob_path.exists() else None
     gaps = controls.counterfactual_gaps(summ).set_index("metric")
     head = ["model"]
-    for r in ROLES:
+    for r in COUNTERFACTUAL_ROLES:
         disc = r in gaps.index and bool(gaps.loc[r, "discriminative"])
         head.append(f"**cf error: {r}**" if disc else f"cf error: {r} *(not discr.)*")
     head.append("image MSE")
@@ -123,7 +140,7 @@ def counterfactual_table(folder: Path | str, dataset: str, prefix: str = "counte
     models = list(summ["model"]) + ([] if rob is None else list(rob["model"]))
     for model in _order(models):
         g = summ[summ["model"] == model]
-        cells = [_cell(g[c]) if c in g else "—" for c in ROLES]
+        cells = [_cell(g[c]) if c in g else "—" for c in COUNTERFACTUAL_ROLES]
         cells.append(_cell(g["image_mse"], digits=3) if "image_mse" in g else "—")
         if rob is not None:
             cells.append(_cell(rob.loc[rob["model"] == model, "robustness"]))
@@ -238,10 +255,11 @@ def causal_cf_table(folder: Path | str, dataset: str) -> str:
         cells = [str(seeds) if seeds and not controls.is_control(model) else "—",
                  _cell(i.loc[i["metric"] == "dci_disentanglement", "value"]),
                  _cell(i.loc[i["metric"] == "own_factor_r2", "value"])]
-        cells += [_cell(r[c]) if c in r else "—" for c in ROLES]
-        cells += [_cell(n[c]) if c in n else "—" for c in ROLES]
+        cells += [_cell(r[c]) if c in r else "—" for c in COUNTERFACTUAL_ROLES]
+        cells += [_cell(n[c]) if c in n else "—" for c in COUNTERFACTUAL_ROLES]
         lines.append(_row(model, cells))
-    lines.append(f"\n*{dataset}, 64 px; ± is the standard deviation over seeds; — where a role "
+    lines.append(f"\n*{dataset}, {study_settings(folder)['resolution']} px; ± is the standard "
+                 f"deviation over seeds; — where a role "
                  f"does not occur (Pendulum's caused variables have no descendants).*")
     return "\n".join(lines)
 
@@ -252,8 +270,8 @@ def causal_cf_headline(folder: Path | str, _: str = "all") -> str:
     folder = Path(folder)
     scores = pd.read_csv(folder / "counterfactual_scores.csv")
     tidy = pd.read_csv(folder / "identifiability_tidy.csv", dtype={"seed": str})
-    models = ["control:simulator", "control:do_nothing", "official_joint", "causal_vae",
-              "independent_noise"]
+    models = ["control:simulator", "control:do_nothing", DEFAULT_RECIPE, "causal_vae",
+              RECOMMENDED_RECIPE]
     datasets = list(dict.fromkeys(scores["dataset"]))
     head = ["model"]
     for d in datasets:
@@ -269,9 +287,12 @@ def causal_cf_headline(folder: Path | str, _: str = "all") -> str:
                      & (tidy["metric"] == "dci_disentanglement")]
             cells += [_cell(r["intervened"]), _cell(r["descendant"]), _cell(i["value"])]
         lines.append(_row(model, cells))
-    lines.append("\n*Interventions on root variables, error of the probe-read factors in label "
-                 "std (lower is better), 200 held-out units, 64 px, 30 epochs, seeds 0-2; block "
-                 "DCI on the test split (oracle 1.00).*")
+    s = study_settings(folder)
+    epochs = sorted(set(pd.read_csv(folder / "training_health.csv")["epochs"]))
+    lines.append(f"\n*Interventions on root variables, error of the probe-read factors in label "
+                 f"std (lower is better), {s['n_units']} held-out units, {s['resolution']} px, "
+                 f"{'/'.join(map(str, epochs))} epochs, seeds {_seeds(scores['seed'])}; block DCI "
+                 f"on the test split (oracle 1.00).*")
     return "\n".join(lines)
 
 
@@ -298,15 +319,19 @@ def causal_cf_targets(folder: Path | str, dataset: str) -> str:
 def causal_cf_soundness(folder: Path | str, dataset: str) -> str:
     """Soundness of the ablation's rows (image MSE to the model's reconstruction; ×1e3)."""
     df = _dataset_rows(Path(folder) / "soundness_scores.csv", dataset, "soundness rows")
-    cols = ["composition_x5", "reversibility", "reconstruction_mse"]
+    repeated = next(c for c in df.columns if c.startswith("composition_x"))
+    repeats = int(repeated.removeprefix("composition_x"))
+    cols = [repeated, "reversibility", "reconstruction_mse"]
     per_seed = df.groupby(["model", "seed", "intervened_on"], sort=False)[cols].mean().reset_index()
-    head = ["model", "targets", "composition ×5", "reversibility", "reconstruction (to the image)"]
+    head = ["model", "targets", f"composition ×{repeats}", "reversibility",
+            "reconstruction (to the image)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (model, on), g in per_seed.groupby(["model", "intervened_on"], sort=False):
         lines.append(_row(model, [on] + [_cell(g[c] * 1e3) for c in cols]))
-    lines.append("\n*Image MSE ×1e3, mean ± std over seeds, on the first 50 held-out units; one "
-                 "null intervention returns a flow model's reconstruction exactly (composition 0), "
-                 "so the table shows five in a row.*")
+    lines.append(f"\n*Image MSE ×1e3, mean ± std over seeds, on the first "
+                 f"{study_settings(folder)['soundness_units']} held-out units; one null "
+                 f"intervention returns a flow model's reconstruction exactly (composition 0), so "
+                 f"the table shows {repeats} in a row.*")
     return "\n".join(lines)
 
 
@@ -355,7 +380,9 @@ def time_to_quality_table(folder: Path | str, dataset: str) -> str:
     for e, g in df.groupby("epochs"):
         lines.append("| " + " | ".join([str(e), str(len(g)), _min_s(g["train_seconds"].median())]
                                        + [_cell(g[c]) for c in cols]) + " |")
-    lines.append(f"\n*ICM-VAE, recipe independent_noise, {dataset}, 64 px; each row its own "
+    recipe = ", ".join(dict.fromkeys(df["recipe"]))
+    lines.append(f"\n*ICM-VAE, recipe {recipe}, {dataset}, {study_settings(folder)['resolution']} "
+                 f"px; each row its own "
                  f"trainings (the warm-up spans a fixed fraction of a run); errors in label std "
                  f"on held-out units; median training time at {df['s_per_epoch'].median():.1f} s "
                  f"per epoch.*")
@@ -373,7 +400,8 @@ def speed_levers(folder: Path | str, _: str = "all") -> str:
                      f"{r.s_per_epoch_max:.1f}) | {r.s_per_epoch_count} | {r.images_per_s:,.0f} | "
                      f"{r.peak_MB:.0f} MB |")
     lines.append(f"\n*{df['model'].iloc[0]} under {df['recipe'].iloc[0]}, {df['dataset'].iloc[0]} "
-                 f"at {df['resolution'].iloc[0]} px, batch 64, on {df['cpu'].iloc[0]}.*")
+                 f"at {df['resolution'].iloc[0]} px, batch {df['batch_size'].iloc[0]}, "
+                 f"on {df['cpu'].iloc[0]}.*")
     return "\n".join(lines)
 
 
@@ -391,10 +419,10 @@ def run_times(folder: Path | str, _: str = "all") -> str:
 
 TABLES = {
     "identifiability": identifiability_table,
-    "counterfactual": counterfactual_table,
+    "counterfactual": counterfactual_report,
     "misspec_identifiability": lambda folder, ds: identifiability_table(
         folder, ds, f"misspec_identifiability_{ds}.csv"),
-    "misspec_counterfactual": lambda folder, ds: counterfactual_table(folder, ds, "misspec_counterfactual"),
+    "misspec_counterfactual": lambda folder, ds: counterfactual_report(folder, ds, "misspec_counterfactual"),
     "synthetic_identifiability": lambda folder, ds: identifiability_table(
         folder, ds, "synthetic_identifiability_tidy.csv"),
     "theorem": theorem_table,
@@ -441,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         folder, ds = Path(a.show[0]), a.show[1]
         print(identifiability_table(folder, ds))
         if (folder / f"counterfactual_summary_{ds}.csv").exists():
-            print("\n" + counterfactual_table(folder, ds))
+            print("\n" + counterfactual_report(folder, ds))
         return 0
     if a.write:
         for doc in DOCUMENTS:

@@ -11,12 +11,14 @@
 
 Every run writes executed notebooks, figures and result tables into one folder
 (``runs/<profile>-<timestamp>`` unless ``--out``). Parameters are checked against each
-notebook's ``parameters`` cell and validated before anything is executed.
+notebook's ``parameters`` cell and validated before anything is executed, by the same function
+the notebooks' setup cells call (``training.params.check``).
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import shutil
 import sys
@@ -25,14 +27,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from icm_utils.core.paths import FIGURES_DIR, NOTEBOOKS_DIR, RESULTS_DIR, RUNS_DIR
+from icm_utils.core.io import atomic_write_text
+from icm_utils.core.links import rewrite_notebook_links
+from icm_utils.core.paths import (
+    FIGURES_DIR,
+    NOTEBOOKS_DIR,
+    PROJECT_ROOT,
+    RESULTS_DIR,
+    RUNS_DIR,
+    ensure_dir,
+)
 from icm_utils.core.utils import cpu_model
-from icm_utils.data.circuit import LAYOUT, check_folder
-from icm_utils.data.circuit_data import CIRCUIT_MODES
-from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.model.models import MODEL_NAMES
-from icm_utils.model.recipes import RECIPES
-from icm_utils.training.config import DATASETS
+from icm_utils.model.recipes import DEFAULT_RECIPE, RECOMMENDED_RECIPE
+from icm_utils.training import params as params_schema
+from icm_utils.training.params import ParameterError, parse_overrides
 from icm_utils.training.runs import finished_configs
 
 NOTEBOOKS = ("01_data", "02_model", "03_training", "04_identifiability", "05_counterfactuals",
@@ -52,7 +61,7 @@ _MISSPEC = {"DATASET": "pendulum", "EPOCHS": 30, "N_TRAIN": None, "RESOLUTION": 
 # SCHEDULER=sync keeps them in the notebook's process.
 # The recommended recipe for ICM-VAE (docs/counterfactuals.md, beyond the paper); the
 # CausalVAE-style baseline keeps the paper-faithful default, as in results/causal_cf/.
-RECOMMENDED = {"icm_vae": "independent_noise", "causal_vae": "official_joint"}
+RECOMMENDED = {"icm_vae": RECOMMENDED_RECIPE, "causal_vae": DEFAULT_RECIPE}
 # quick: the README's main job. The two models on the whole Pendulum grid at 64 px, QUICK_EPOCHS
 # chosen from the time-to-quality curve (results/time_to_quality/); one seed, no Dask.
 QUICK_EPOCHS = 15
@@ -137,10 +146,6 @@ PROFILES["circuit"] = {
 }
 
 
-class ParameterError(ValueError):
-    """A notebook parameter is unknown or has a bad value."""
-
-
 def notebook_path(name: str) -> Path:
     return NOTEBOOKS_DIR / f"{name}.ipynb"
 
@@ -164,77 +169,6 @@ def declared_parameters(name: str) -> dict:
     raise ParameterError(f"notebook {name} has no cell tagged 'parameters'")
 
 
-def _pos_int(v, allow_none=False) -> bool:
-    if v is None:
-        return allow_none
-    return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-
-def check_parameters(params: dict) -> dict:
-    """Validate parameter values by name; raise one ParameterError listing every problem."""
-    errs = []
-    for k, v in params.items():
-        if k in ("EPOCHS", "RESOLUTION", "K", "N_SAMPLES", "N_UNITS", "SYNTH_EPOCHS", "BATCH_SIZE",
-                 "PROBE_EPOCHS"):
-            if not _pos_int(v):
-                errs.append(f"{k} must be a positive integer, got {v!r}")
-        elif k in ("N_TRAIN", "N_PROBE") and not _pos_int(v, allow_none=True):
-            errs.append(f"{k} must be None or a positive integer, got {v!r}")
-        elif k == "DATASET" and v not in DATASETS:
-            errs.append(f"DATASET={v!r} is not one of {list(DATASETS)}")
-        elif k == "DATASETS" and (not isinstance(v, list) or not v or any(d not in DATASETS for d in v)):
-            errs.append(f"DATASETS must be a non-empty list drawn from {list(DATASETS)}, got {v!r}")
-        elif k == "MODEL" and v not in MODEL_NAMES:
-            errs.append(f"MODEL={v!r} is not one of {list(MODEL_NAMES)}")
-        elif k == "MODELS" and (not isinstance(v, list) or not v or any(m not in MODEL_NAMES for m in v)):
-            errs.append(f"MODELS must be a non-empty list drawn from {list(MODEL_NAMES)}, got {v!r}")
-        elif k == "RECIPE" and not (v in RECIPES if isinstance(v, str) else isinstance(v, dict) and all(
-                m in MODEL_NAMES and r in RECIPES for m, r in v.items())):
-            errs.append(f"RECIPE must be one of {sorted(RECIPES)} or a dict {{model: recipe}} of "
-                        f"those, got {v!r}")
-        elif k == "SEED" and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
-            errs.append(f"SEED must be a non-negative integer, got {v!r}")
-        elif k in ("SEEDS", "SYNTH_SEEDS") and (not isinstance(v, list) or not v or any(
-                not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in v)
-                or len(set(v)) != len(v)):
-            errs.append(f"{k} must be a non-empty list of distinct non-negative integers, got {v!r}")
-        elif k == "GRAPHS" and (not isinstance(v, list) or not v or any(
-                g not in GRAPH_KINDS for g in v)):
-            errs.append(f"GRAPHS must be a non-empty list drawn from {list(GRAPH_KINDS)}, got {v!r}")
-        elif k == "NOISE_STD" and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                   or not 0 <= v < float("inf")):
-            errs.append(f"NOISE_STD must be a finite number >= 0, got {v!r}")
-        elif k == "SCHEDULER" and not (v in ("local", "sync") or str(v).startswith("tcp://")):
-            errs.append(f"SCHEDULER must be 'local', 'sync' or a 'tcp://host:port' address, got {v!r}")
-        elif k == "BETA_MAX" and v is not None and not (
-                isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")):
-            errs.append(f"BETA_MAX must be None (the recipe's) or a finite number >= 0, got {v!r}")
-    errs += _circuit_errors(params)
-    if errs:
-        raise ParameterError("bad notebook parameters:\n  - " + "\n  - ".join(errs))
-    return params
-
-
-def _circuit_errors(params: dict) -> list[str]:
-    """CIRCUIT_DIR and CIRCUIT_MODE, checked when the notebook's datasets include circuit: the
-    folder's files are checked from their headers, before any notebook runs."""
-    datasets = [params["DATASET"]] if "DATASET" in params else list(params.get("DATASETS") or [])
-    if "circuit" not in datasets:
-        return []
-    errs = []
-    if params.get("CIRCUIT_MODE", "grid") not in CIRCUIT_MODES:
-        errs.append(f"CIRCUIT_MODE must be one of {CIRCUIT_MODES}, got {params['CIRCUIT_MODE']!r}")
-    folder = params.get("CIRCUIT_DIR")
-    if not folder:
-        return errs + [f"dataset 'circuit' needs CIRCUIT_DIR=<folder> (--set CIRCUIT_DIR=...), the "
-                       f"folder of the downloaded shards: {LAYOUT}"]
-    try:
-        check_folder(folder)
-    except (OSError, ValueError) as e:
-        errs.append(str(e))
-    return errs
-
-
 def plan(profile: str, overrides: dict | None = None, only: list[str] | None = None,
          out: Path | None = None) -> list[tuple[str, dict]]:
     """(notebook, parameters) pairs to execute; every name and value checked up front."""
@@ -250,7 +184,7 @@ def plan(profile: str, overrides: dict | None = None, only: list[str] | None = N
         params = dict(PROFILES[profile].get(n, {}))
         # Overrides apply to every notebook that declares the name.
         params.update({k: v for k, v in (overrides or {}).items() if k in declared})
-        if params.get("CIRCUIT_DIR"):  # absolute: the notebooks run from notebooks/
+        if isinstance(params.get("CIRCUIT_DIR"), str):  # absolute: notebooks run from notebooks/
             params["CIRCUIT_DIR"] = str(Path(params["CIRCUIT_DIR"]).expanduser().resolve())
         if out is not None:
             params.update({k: str(v) for k, v in
@@ -258,25 +192,12 @@ def plan(profile: str, overrides: dict | None = None, only: list[str] | None = N
         unknown = sorted(set(params) - set(declared))
         if unknown:
             raise ParameterError(f"{n}: unknown parameter(s) {unknown}; it declares {sorted(declared)}")
-        check_parameters({**declared, **params})
+        params_schema.check({**declared, **params}, where=n)  # what the notebook's setup checks
         steps.append((n, params))
     stray = sorted(set(overrides or {}) - {k for n in names for k in declared_parameters(n)})
     if stray:
         raise ParameterError(f"--set names parameter(s) {stray} that no selected notebook declares")
     return steps
-
-
-def _parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ParameterError(f"--set expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError):
-            out[k] = v  # a bare string such as pendulum
-    return out
 
 
 class _Echo:
@@ -345,6 +266,43 @@ def publish_figures_dir(profile: str) -> Path:
     return FIGURES_DIR if profile == "paper" else FIGURES_DIR / profile
 
 
+# the parameters a profile's notebooks share by design (tests/test_reproduce.py), stated flat
+SHARED = ("RESOLUTION", "EPOCHS", "N_TRAIN", "BATCH_SIZE", "SEEDS", "N_UNITS", "PROBE_EPOCHS")
+
+
+def run_settings(profile: str, steps: list[tuple[str, dict]]) -> dict:
+    """What a profile's run executed with: every notebook's parameters (its defaults and the
+    profile's), and the shared ones flat (lower-case names), for the report to state."""
+    full = {n: {k: v for k, v in {**declared_parameters(n), **p}.items()
+                if k not in ("RUN_DIR", "FIG_DIR")} for n, p in steps}
+    flat = {k.lower(): v for params in full.values() for k, v in params.items() if k in SHARED}
+    return {"study": f"python -m icm_utils.reproduce --profile {profile}", **flat,
+            "parameters": full}
+
+
+SMOKE_NOTE = "> **Stored outputs are smoke runs.**"  # the first line of 03-06's stored notes
+
+
+def published_notebook(nb: dict, profile: str) -> dict:
+    """An executed notebook as ``--publish`` keeps it for readers in results/<profile>/notebooks/:
+    its relative links rewritten for that folder, its note on smoke outputs replaced by the
+    profile that ran it."""
+    dest = PROJECT_ROOT / "results" / profile / "notebooks"
+    nb = rewrite_notebook_links(nb, NOTEBOOKS_DIR, dest, PROJECT_ROOT)
+    results = os.path.relpath(PROJECT_ROOT / "docs" / "results.md", dest).replace(os.sep, "/")
+    note = (f"> **Executed by the `{profile}` profile** (`python -m icm_utils.reproduce --profile "
+            f"{profile}`): the outputs below are that run's; its parameters are in the cell "
+            f"tagged `injected-parameters`. Every table over three seeds, with its control rows: "
+            f"[docs/results.md]({results}).")
+    for cell in nb.get("cells", [])[:1]:
+        lines = cell["source"].splitlines(keepends=True) if isinstance(cell["source"], str) \
+            else list(cell["source"])
+        lines = [note + "\n" * line.endswith("\n") if line.startswith(SMOKE_NOTE) else line
+                 for line in lines]
+        cell["source"] = "".join(lines) if isinstance(cell["source"], str) else lines
+    return nb
+
+
 def run(profile: str, out: Path | None = None, overrides: dict | None = None,
         only: list[str] | None = None, inplace: bool = False, publish: bool = False) -> Path:
     if inplace:
@@ -369,18 +327,24 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
         print(f"[reproduce] {name} done in {times[-1]['seconds']:.0f} s -> {dst}", flush=True)
     if inplace:
         return NOTEBOOKS_DIR
-    # what the run cost, where: the README's times are read from this table (report.run_times)
+    # what the run cost, where: the README's times are read from this table (report.run_times);
+    # what it ran with: the report states these settings beside the run's numbers
     pd.DataFrame(times).assign(profile=profile, cpu=cpu_model(), cores=os.cpu_count()).to_csv(
         out / "results" / "notebook_times.csv", index=False)
+    atomic_write_text(out / "results" / "study.json",
+                      json.dumps(run_settings(profile, steps), indent=1) + "\n")
     if publish:
         figures = publish_figures_dir(profile)
         for src, pattern, dest in ((out / "results", "*", RESULTS_DIR / profile),
-                                   (out / "figures", "*", figures),
-                                   (out, "*.ipynb", RESULTS_DIR / profile / "notebooks")):
+                                   (out / "figures", "*", figures)):
             dest.mkdir(parents=True, exist_ok=True)
             for f in src.glob(pattern):
                 if f.is_file():
                     shutil.copy2(f, dest / f.name)
+        dest = ensure_dir(RESULTS_DIR / profile / "notebooks")
+        for f in out.glob("*.ipynb"):
+            nb = published_notebook(json.loads(f.read_text()), profile)
+            atomic_write_text(dest / f.name, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         print(f"[reproduce] published tables and executed notebooks to {RESULTS_DIR / profile}, "
               f"figures to {figures}")
     print(f"[reproduce] run folder: {out} (executed notebooks; tables in results/, figures in "
@@ -408,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                         "and its figures into figures/ (paper profile) or figures/<profile>/")
     a = p.parse_args(argv)
     try:
-        run(a.profile, a.out, _parse_set(a.set), a.only, a.inplace, a.publish)
+        run(a.profile, a.out, parse_overrides(a.set), a.only, a.inplace, a.publish)
     except ParameterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -72,7 +72,7 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
     epoch = per_batch * -(-len(idx) // batch_size)
     return {"dataset": dataset, "model": model,
             "recipe": "official" if model == OFFICIAL else recipe, "lever": lever,
-            "resolution": resolution,
+            "resolution": resolution, "batch_size": batch_size,
             "params_M": round(n_params / 1e6, 2), "s_per_epoch": round(epoch, 1),
             "images_per_s": round(batch_size / per_batch, 1),
             "peak_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}

@@ -17,7 +17,6 @@ to OUT/results/variants.csv with the variant name in the ``model`` column.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from icm_utils.core.paths import RUNS_DIR
 def parse_variant(text: str) -> tuple[str, dict, dict]:
     """'name:k=v,k2=v2' -> (name, TrainConfig overrides, hparams)."""
     from icm_utils.training.config import TrainConfig
+    from icm_utils.training.params import parse_overrides
 
     name, _, rest = text.partition(":")
     if not name or "/" in name:
@@ -35,14 +35,11 @@ def parse_variant(text: str) -> tuple[str, dict, dict]:
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"hparams", "seed", "model",
                                                                     "dataset"}
     cfg, hp = {}, {}
-    for item in filter(None, rest.split(",")):
-        if "=" not in item:
-            raise ValueError(f"variant {name!r}: expected KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            v = ast.literal_eval(v)
-        except (ValueError, SyntaxError):
-            pass  # a bare string such as official
+    try:
+        overrides = parse_overrides([item for item in rest.split(",") if item])
+    except ValueError as e:
+        raise ValueError(f"variant {name!r}: {e}") from None
+    for k, v in overrides.items():
         (cfg if k in fields else hp)[k] = v
     from icm_utils.model.models import HPARAM_DEFAULTS
     from icm_utils.model.recipes import RECIPE_FIELDS
@@ -111,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.publish:
         publish(plans, a.out, tidy, a.publish)
     if a.counterfactuals > 0:
-        summary = counterfactual_table(plans, a.out, a.counterfactuals, a.probe_epochs)
+        summary = score_variant_counterfactuals(plans, a.out, a.counterfactuals, a.probe_epochs)
         summary.to_csv(a.out / "results" / "counterfactuals.csv", index=False)
         print(summary.round(3).to_string(index=False))
         print(f"[variants] counterfactual errors: {a.out / 'results' / 'counterfactuals.csv'}")
@@ -129,7 +126,7 @@ def publish(plans: dict, out: Path, tidy, dest: Path) -> None:
     tidy.to_csv(dest / "identifiability_tidy.csv", index=False)
     frames = []
     for name, cfgs in plans.items():
-        if cfgs[0].model in collapse.MODELS:
+        if cfgs[0].model in collapse.FLOW_MODELS:
             df = collapse.collapse_table(out / name, cfgs)
             is_model = df["model"] == cfgs[0].model
             frames.append(df.assign(model=df["model"].where(~is_model, name)))
@@ -139,21 +136,21 @@ def publish(plans: dict, out: Path, tidy, dest: Path) -> None:
     print(f"[variants] published to {dest}", flush=True)
 
 
-def counterfactual_table(plans: dict, out: Path, n_units: int, probe_epochs: int):
+def score_variant_counterfactuals(plans: dict, out: Path, n_units: int, probe_epochs: int):
     """Role summary (factor error in label std: intervened, descendant, non-descendant; image
     MSE) of every variant and seed, with the do-nothing and simulator controls, on the same
     held-out units, read by one probe (``probe.fit_probe``: observational and
     interventional training images; trained once per dataset and resolution, cached in OUT)."""
     from icm_utils.evaluation import counterfactual as cf
     from icm_utils.evaluation.counterfactual_table import score_counterfactuals
-    from icm_utils.evaluation.probe import cached_probe
+    from icm_utils.evaluation.probe import cached_probe, probe_path
     from icm_utils.training.runs import load_run, load_training_data
 
     first = next(iter(plans.values()))[0]
     ds, _ = load_training_data(first)
     _, std = ds.label_stats()
     # observational + as many single-variable interventional images (probe.fit_probe)
-    probe = cached_probe(out / f"probe_{first.dataset}_{first.resolution}_{probe_epochs}ep_int.pt",
+    probe = cached_probe(probe_path(out, first.dataset, first.resolution, probe_epochs),
                          ds, probe_epochs)
     cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
     models = [(name, cfg.seed, load_run(out / name, cfg)[0])

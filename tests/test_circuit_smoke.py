@@ -6,12 +6,13 @@ import pytest
 import torch
 from circuit_fixture import write_shards
 
-from icm_utils.data.circuit_data import load_pairs, train_fields
-from icm_utils.evaluation import analysis
+from icm_utils.data.circuit_data import load_pairs
+from icm_utils.evaluation import analysis, controls
 from icm_utils.evaluation import counterfactual as cf
+from icm_utils.evaluation import counterfactual_plots as cfplots
 from icm_utils.evaluation.controls import DO_NOTHING, SIMULATOR, label
-from icm_utils.studies import circuit_counterfactual as ccf
-from icm_utils.training.config import TrainConfig
+from icm_utils.evaluation.probe import fit_probe
+from icm_utils.training.config import TrainConfig, dataset_fields
 from icm_utils.training.runs import load_run, load_training_data, run_dir_for, train_run
 
 RES = 32
@@ -28,7 +29,7 @@ def config(folder, model="icm_vae", mode="grid"):
     # the circuit profile's settings, scaled down: official recipe, beta -> 0.05
     return TrainConfig(dataset="circuit", model=model, resolution=RES, k=2, batch_size=16,
                        epochs=1, recipe="official", beta_max=0.05,
-                       **train_fields("circuit", str(folder), mode))
+                       **dataset_fields("circuit", str(folder), mode))
 
 
 def test_bad_folder_stops_the_run_before_any_training(tmp_path, shards):
@@ -88,11 +89,12 @@ def test_counterfactuals_on_the_shards_pairs(trained):
     root, cfgs, _ = trained
     ds = load_training_data(cfgs[0])[0]
     pairs = load_pairs(ds, "test", n_per_variable=3)
-    probe = ccf.fit_pair_probe(ds, epochs=1)
+    cfset = cf.counterfactual_set(ds, n_units=3)  # the same pairs, through the one scoring path
+    probe = fit_probe(ds, epochs=1)
     std = ds.label_stats()[1]
     model = load_run(root, cfgs[0])[0]
-    rows = ccf.evaluate_pairs(model, pairs, probe, std, "icm_vae")
-    ctrl = ccf.pair_controls(pairs, probe, std)
+    rows = cf.evaluate_counterfactuals(model, cfset, probe, std, "icm_vae")
+    ctrl = controls.counterfactual_controls(cfset, probe, std, ds.graph)
     n_targets = len(set(pairs.targets))
     assert len(rows) == n_targets * 4 and rows["factor_error"].notna().all()
     # known answers: doing nothing leaves exactly the pre/post image difference; the simulator
@@ -106,6 +108,11 @@ def test_counterfactuals_on_the_shards_pairs(trained):
     assert (ctrl[ctrl["model"] == label(SIMULATOR)]["image_mse"] == 0).all()
     summary = cf.role_summary(pd.concat([rows, ctrl], ignore_index=True))
     assert set(summary["model"]) == {"icm_vae", label(DO_NOTHING), label(SIMULATOR)}
+    # no simulator: the picture is factual / model / recorded post images of a few pairs
+    fig = cfplots.intervention_figure(model, ds, cfset)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["factual", "model", "true"]
+    assert len(fig.axes) == 3 * sum(min(2, len(cfset.unit_index(t)))
+                                    for t in range(len(cfset.targets)))
     assert "intervened" in summary.columns and "non-descendant" in summary.columns
 
 
@@ -122,18 +129,20 @@ class _Oracle(torch.nn.Module):
         self.dos.append(do)
         out = self.queue.pop(0)
         assert out.shape == x.shape
-        return out, None
+        return out, torch.zeros(len(out), 4, 1)
 
 
 def test_model_rows_line_up_with_the_true_post_images(trained):
     root, cfgs, _ = trained
     ds = load_training_data(cfgs[0])[0]
     pairs = load_pairs(ds, "test")
-    probe = ccf.fit_pair_probe(ds, n_observational=16, epochs=1)
+    cfset = cf.pairs_set(pairs)
+    probe = fit_probe(ds, n_observational=16, epochs=1)
     std = ds.label_stats()[1]
     oracle = _Oracle(pairs)
-    rows = ccf.evaluate_pairs(oracle, pairs, probe, std, "oracle")
-    sim = ccf.pair_controls(pairs, probe, std).query("model == @label(@SIMULATOR)")
+    rows = cf.evaluate_counterfactuals(oracle, cfset, probe, std, "oracle", graph=ds.graph)
+    sim = controls.counterfactual_controls(cfset, probe, std, ds.graph).query(
+        "model == @label(@SIMULATOR)")
     cols = ["target", "variable", "role", "factor_error", "image_mse"]
     pd.testing.assert_frame_equal(rows[cols].reset_index(drop=True),
                                   sim[cols].reset_index(drop=True))
@@ -147,9 +156,9 @@ def test_model_rows_line_up_with_the_true_post_images(trained):
 def test_robustness_on_pairs(trained):
     root, cfgs, _ = trained
     ds = load_training_data(cfgs[0])[0]
-    pairs = load_pairs(ds, "test")
-    ctrl = ccf.pair_robustness_controls(pairs, k=2)
+    cfset = cf.pairs_set(load_pairs(ds, "test"))
+    ctrl = controls.robustness_controls(cfset, ds.graph, k=2)
     oracle = ctrl[ctrl["model"] == "control:oracle"]["robustness"]
     assert np.allclose(oracle, 1.0)  # an oracle code moves only where the graph allows
-    mv = ccf.pair_movement(load_run(root, cfgs[0])[0], pairs)
+    mv = cf.block_movement(load_run(root, cfgs[0])[0], cfset)
     assert mv.shape == (4, 4) and np.isfinite(mv).all()

@@ -39,8 +39,8 @@ def test_identifiability_table_known_values(tmp_path):
         report.identifiability_table(tmp_path, "other")
 
 
-def test_counterfactual_table_known_values(tmp_path):
-    t = report.counterfactual_table(_folder(tmp_path), "toy")
+def test_counterfactual_report_known_values(tmp_path):
+    t = report.counterfactual_report(_folder(tmp_path), "toy")
     assert "**cf error: intervened**" in t and "cf error: non-descendant *(not discr.)*" in t
     icm = next(r for r in t.splitlines() if r.startswith("| `icm_vae`"))
     assert icm == "| `icm_vae` | 0.50 ± 0.00 | 0.50 ± 0.14 | 0.20 ± 0.00 | 0.020 ± 0.000 |"
@@ -145,7 +145,11 @@ def test_causal_cf_table_splits_root_and_caused_targets(tmp_path):
                              "intervened_on": on, "variable": var, "role": role,
                              "factor_error": err, "image_mse": 0.01, "dataset": "pendulum"})
     pd.DataFrame(rows).to_csv(tmp_path / "counterfactual_scores.csv", index=False)
+    with pytest.raises(FileNotFoundError, match="study.json is missing"):
+        report.causal_cf_table(tmp_path, "pendulum")
+    (tmp_path / "study.json").write_text('{"resolution": 48}')
     table = report.causal_cf_table(tmp_path, "pendulum")
+    assert "*pendulum, 48 px;" in table  # the study's setting, read like its numbers
     line = next(row for row in table.splitlines() if row.startswith("| `recipe_a`"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells[1] == "2" and cells[2] == "0.80 ± 0.14"
@@ -160,6 +164,7 @@ def test_causal_cf_table_splits_root_and_caused_targets(tmp_path):
     ident.to_csv(nb / "identifiability_tidy.csv", index=False)
     pd.DataFrame(rows).drop(columns="dataset").to_csv(nb / "counterfactual_scores_pendulum.csv",
                                                        index=False)
+    (nb / "study.json").write_text('{"resolution": 48}')
     assert report.causal_cf_table(nb, "pendulum") == table
 
 
@@ -178,14 +183,18 @@ def test_causal_cf_targets_and_soundness_tables(tmp_path):
              "reversibility": 0.002, "reconstruction_mse": 0.001} for s, c in ((0, 0.001),
                                                                                  (1, 0.003))]
     pd.DataFrame(rows).to_csv(tmp_path / "soundness_scores.csv", index=False)
-    line = report.causal_cf_soundness(tmp_path, "pendulum").splitlines()[2]
-    assert line == "| `m` | root | 2.00 ± 1.41 | 2.00 ± 0.00 | 1.00 ± 0.00 |"
+    (tmp_path / "study.json").write_text('{"soundness_units": 7}')
+    sound = report.causal_cf_soundness(tmp_path, "pendulum").splitlines()
+    assert sound[2] == "| `m` | root | 2.00 ± 1.41 | 2.00 ± 0.00 | 1.00 ± 0.00 |"
+    assert "composition ×5" in sound[0] and "on the first 7 held-out units" in sound[-1]
     with pytest.raises(ValueError, match="no targets"):
         report.causal_cf_targets(tmp_path, "flow")
 
 
 def test_time_to_quality_and_run_time_known_values(tmp_path):
-    rows = [{"dataset": "pendulum", "epochs": e, "seed": s, "train_seconds": t, "s_per_epoch": 5.0,
+    (tmp_path / "study.json").write_text('{"resolution": 32}')
+    rows = [{"dataset": "pendulum", "recipe": "r9", "epochs": e, "seed": s, "train_seconds": t,
+             "s_per_epoch": 5.0,
              "block_dci": d, "own_factor_r2": 0.9, "root_intervened": 0.1,
              "root_descendants": 0.2, "root_non_descendants": 0.05}
             for e, s, t, d in ((5, 0, 25.0, 0.5), (5, 1, 27.0, 0.7), (10, 0, 50.0, 1.0))]
@@ -193,6 +202,7 @@ def test_time_to_quality_and_run_time_known_values(tmp_path):
     t = report.time_to_quality_table(tmp_path, "pendulum").splitlines()
     assert t[2] == "| 5 | 2 | 26 s | 0.60 ± 0.14 | 0.90 ± 0.00 | 0.10 ± 0.00 | 0.20 ± 0.00 | 0.05 ± 0.00 |"
     assert t[3].startswith("| 10 | 1 | 50 s | 1.00 |")
+    assert t[-1].startswith("*ICM-VAE, recipe r9, pendulum, 32 px;")
     pd.DataFrame({"notebook": ["01_data", "03_training"], "seconds": [30.4, 545.0],
                   "profile": "quick", "cpu": "AMD EPYC", "cores": 2}).to_csv(
         tmp_path / "notebook_times.csv", index=False)
@@ -205,11 +215,11 @@ def test_time_to_quality_and_run_time_known_values(tmp_path):
 
 def test_speed_levers_known_values(tmp_path):
     pd.DataFrame({"dataset": "pendulum", "model": "icm_vae", "recipe": "r", "lever": ["none", "bf16"],
-                  "resolution": 64, "s_per_epoch": [5.0, 4.04], "s_per_epoch_min": [4.3, 4.0],
+                  "resolution": 64, "batch_size": 32, "s_per_epoch": [5.0, 4.04], "s_per_epoch_min": [4.3, 4.0],
                   "s_per_epoch_max": [5.1, 5.2], "s_per_epoch_count": 5,
                   "images_per_s": [1111.5, 1200.0], "peak_MB": [591.0, 594.0], "cpu": "X"}).to_csv(
         tmp_path / "speed_levers.csv", index=False)
     t = report.speed_levers(tmp_path).splitlines()
     assert t[2] == "| none | 5.0 (4.3-5.1) | 5 | 1,112 | 591 MB |"
     assert t[3] == "| bf16 | 4.0 (4.0-5.2) | 5 | 1,200 | 594 MB |"
-    assert t[-1] == "*icm_vae under r, pendulum at 64 px, batch 64, on X.*"
+    assert t[-1] == "*icm_vae under r, pendulum at 64 px, batch 32, on X.*"

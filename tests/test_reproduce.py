@@ -9,6 +9,7 @@ from circuit_fixture import write_shards
 from icm_utils import reproduce as rp
 from icm_utils.model.recipes import recipe_for
 from icm_utils.training.config import TrainConfig
+from icm_utils.training.params import PARAMETERS, TRAIN_FIELDS, check, parse_overrides
 from icm_utils.training.runs import run_dir_for
 
 
@@ -45,17 +46,18 @@ def test_shared_runs_have_identical_settings(profile):
 
 
 @pytest.mark.parametrize("overrides,match", [
-    ({"EPOCHS": -1}, "EPOCHS must be a positive integer"),
-    ({"MODEL": "vae9"}, "MODEL='vae9'"),
-    ({"DATASET": "mnist"}, "DATASET='mnist'"),
-    ({"SEEDS": [0, -1]}, "SEEDS"),
-    ({"MODELS": []}, "MODELS"),
-    ({"SCHEDULER": "udp://x"}, "SCHEDULER"),
-    ({"N_TRAIN": 0}, "N_TRAIN"),
+    ({"EPOCHS": -1}, "EPOCHS=-1 must be a positive integer"),
+    ({"MODEL": "vae9"}, "MODEL: model='vae9' is not one of"),
+    ({"DATASET": "mnist"}, "DATASET: dataset='mnist' is not one of"),
+    ({"SEEDS": [0, -1]}, r"SEEDS=\[0, -1\] has bad value\(s\) \[-1\]"),
+    ({"MODELS": []}, r"MODELS=\[\] must be a non-empty list"),
+    ({"SCHEDULER": "udp://x"}, "SCHEDULER='udp://x' must be 'local', 'sync'"),
+    ({"N_TRAIN": 0}, "N_TRAIN=0 must be None or a positive integer"),
     ({"EPOCHZ": 3}, "no selected notebook declares"),
-    ({"RECIPE": "fast"}, "RECIPE must be"),
-    ({"RECIPE": {"icm_vae": "fast"}}, "RECIPE must be"),
-    ({"RECIPE": {"vae9": "official"}}, "RECIPE must be"),
+    ({"RECIPE": "fast"}, "RECIPE: recipe='fast' is not one of"),
+    ({"RECIPE": {"icm_vae": "fast"}}, "RECIPE: recipe='fast' is not one of"),
+    ({"RECIPE": {"vae9": "official"}}, r"names unknown model\(s\) \['vae9'\]"),
+    ({"RESOLUTION": 100}, r"RESOLUTION: resolution=100 is not one the nets take"),
 ])
 def test_bad_parameters_stop_before_anything_runs(overrides, match):
     with pytest.raises(rp.ParameterError, match=match):
@@ -90,15 +92,49 @@ def test_cli_refuses_bad_values_without_executing(monkeypatch, capsys):
 
     monkeypatch.setattr(papermill, "execute_notebook", never)
     assert rp.main(["--profile", "one_seed", "--set", "EPOCHS=-3", "--out", "/tmp/x"]) == 2
-    assert "EPOCHS must be a positive integer" in capsys.readouterr().err
+    assert "EPOCHS=-3 must be a positive integer" in capsys.readouterr().err
     assert rp.main(["--profile", "smoke", "--inplace", "--set", "EPOCHS=2"]) == 2
 
 
-def test_set_parsing():
-    assert rp._parse_set(["EPOCHS=5", "MODEL=beta_vae", "SEEDS=[0, 1]", "N_TRAIN=None"]) == {
+def test_set_parsing_is_the_one_key_value_parser():
+    assert rp.parse_overrides is parse_overrides  # scripts/compare_variants.py uses it too
+    assert parse_overrides(["EPOCHS=5", "MODEL=beta_vae", "SEEDS=[0, 1]", "N_TRAIN=None"]) == {
         "EPOCHS": 5, "MODEL": "beta_vae", "SEEDS": [0, 1], "N_TRAIN": None}
     with pytest.raises(rp.ParameterError, match="KEY=VALUE"):
-        rp._parse_set(["EPOCHS"])
+        parse_overrides(["EPOCHS"])
+
+
+# a value each parameter must refuse (TrainConfig's rules for the training parameters)
+BAD = {"DATASET": "mnist", "DATASETS": ["mnist"], "MODEL": "vae9", "MODELS": ["vae9"],
+       "GRAPHS": ["cyclic"], "SEED": -1, "SEEDS": [-1], "RECIPE": "fast", "FLOW": "neural",
+       "CIRCUIT_DIR": 3, "CIRCUIT_MODE": "random", "EPOCHS": 0, "N_TRAIN": 0, "RESOLUTION": 100,
+       "BATCH_SIZE": 0, "K": 0, "BETA_MAX": -1.0, "HPARAMS": {"widht": 8}, "N_SAMPLES": 0,
+       "N_UNITS": 0, "PROBE_EPOCHS": 0, "N_PROBE": 0, "NOISE_STD": -1.0,
+       "SCHEDULER": "udp://x", "SYNTH_EPOCHS": 0, "SYNTH_SEEDS": [-1], "RUN_DIR": 3,
+       "FIG_DIR": 3}
+
+
+def test_the_schema_knows_every_declared_parameter_and_a_bad_value_of_each():
+    declared = {k for n in rp.NOTEBOOKS for k in rp.declared_parameters(n)}
+    assert declared <= set(PARAMETERS) and set(PARAMETERS) <= set(BAD)
+
+
+@pytest.mark.parametrize("notebook", rp.NOTEBOOKS)
+def test_every_declared_parameter_is_refused_by_plan_before_anything_runs(notebook):
+    for name in rp.declared_parameters(notebook):
+        with pytest.raises(rp.ParameterError, match=rf"in {notebook}:\n  - {name}\b"):
+            rp.plan("smoke", {name: BAD[name]}, only=[notebook])
+
+
+@pytest.mark.parametrize("param, field", [*TRAIN_FIELDS.items(), ("DATASET", "dataset"),
+                                          ("MODEL", "model"), ("RECIPE", "recipe"),
+                                          ("SEED", "seed")])
+def test_what_trainconfig_refuses_plan_refuses(param, field):
+    """The training parameters' bad values are TrainConfig's: the notebooks and the runner
+    refuse exactly what a run would."""
+    assert [f for f, _ in TrainConfig(**{field: BAD[param]}).problems()] == [field]
+    with pytest.raises(rp.ParameterError, match=param):
+        rp.plan("smoke", {param: BAD[param]}, only=["03_training"])
 
 
 def test_run_executes_the_plan_into_one_folder(monkeypatch, tmp_path):
@@ -124,6 +160,11 @@ def test_relative_out_folder_is_made_absolute(monkeypatch, tmp_path):
     assert out == tmp_path / "rel" and seen[0]["RUN_DIR"] == str(tmp_path / "rel")
 
 
+NOTEBOOK = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": [
+    "# 04\n", "> **Stored outputs are smoke runs.** The outputs saved here...\n",
+    "see [the results](../docs/results.md)"]}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
 @pytest.mark.parametrize("profile, figures_sub", [("paper", ""), ("official", "official")])
 def test_publish_keeps_the_papers_figures_apart_from_other_profiles(monkeypatch, tmp_path,
                                                                      profile, figures_sub):
@@ -134,9 +175,11 @@ def test_publish_keeps_the_papers_figures_apart_from_other_profiles(monkeypatch,
         (run_dir / "results").mkdir(exist_ok=True)
         (run_dir / "results" / "table.csv").write_text("a\n1\n")
         (run_dir / "figures" / "04_metrics.png").write_bytes(profile.encode())
-        Path(dst).write_text("{}")  # the executed notebook
+        Path(dst).write_text(json.dumps(NOTEBOOK))  # the executed notebook
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_notebook)
+    clock = iter([100.0, 104.5])  # the notebook's start and end on the runner's clock
+    monkeypatch.setattr(rp.time, "perf_counter", lambda: next(clock))
     monkeypatch.setattr(rp, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setattr(rp, "FIGURES_DIR", tmp_path / "figures")
     (tmp_path / "figures").mkdir()
@@ -144,9 +187,14 @@ def test_publish_keeps_the_papers_figures_apart_from_other_profiles(monkeypatch,
     rp.run(profile, out=tmp_path / "run", only=["04_identifiability"], publish=True)
     assert (tmp_path / "results" / profile / "table.csv").read_text() == "a\n1\n"
     # the executed notebook for readers, and what the run cost on which machine
-    assert (tmp_path / "results" / profile / "notebooks" / "04_identifiability.ipynb").exists()
+    copy = json.loads((tmp_path / "results" / profile / "notebooks" / "04_identifiability.ipynb")
+                      .read_text())
+    # for readers: the profile that ran it instead of the smoke note, links valid one level deeper
+    assert copy["cells"][0]["source"][0] == "# 04\n"
+    assert copy["cells"][0]["source"][1].startswith(f"> **Executed by the `{profile}` profile**")
+    assert copy["cells"][0]["source"][2] == "see [the results](../../../docs/results.md)"
     times = pd.read_csv(tmp_path / "results" / profile / "notebook_times.csv")
-    assert list(times["notebook"]) == ["04_identifiability"] and times["seconds"].ge(0).all()
+    assert list(times["notebook"]) == ["04_identifiability"] and list(times["seconds"]) == [4.5]
     assert times["cores"].iloc[0] == os.cpu_count() and times["cpu"].iloc[0]
     published = tmp_path / "figures" / figures_sub / "04_metrics.png"
     assert published.read_bytes() == profile.encode()
@@ -168,18 +216,22 @@ def test_circuit_profile_has_the_official_settings_in_every_notebook():
 
 
 def test_circuit_parameters_need_a_folder_checked_before_anything_runs(tmp_path):
-    with pytest.raises(rp.ParameterError, match=r"needs CIRCUIT_DIR=<folder>.*train\*\.npz"):
-        rp.check_parameters({"DATASET": "circuit"})
-    with pytest.raises(rp.ParameterError, match=r"nowhere does not exist.*test\.npz"):
-        rp.check_parameters({"DATASETS": ["circuit"], "CIRCUIT_DIR": str(tmp_path / "nowhere")})
+    with pytest.raises(rp.ParameterError, match=r"CIRCUIT_DIR: dataset='circuit' needs data_dir.*"
+                                                r"train\*\.npz"):
+        check({"DATASET": "circuit"})
+    with pytest.raises(rp.ParameterError, match=r"CIRCUIT_DIR: .*nowhere does not exist.*test\.npz"):
+        check({"DATASETS": ["circuit"], "MODELS": ["icm_vae"],
+               "CIRCUIT_DIR": str(tmp_path / "nowhere")})
     write_shards(tmp_path / "shards", n_train=(4,), n_test=4)
-    ok = {"DATASET": "circuit", "CIRCUIT_DIR": str(tmp_path / "shards"), "BETA_MAX": 0.05}
-    assert rp.check_parameters(ok) == ok
-    with pytest.raises(rp.ParameterError, match="CIRCUIT_MODE must be one of"):
-        rp.check_parameters({**ok, "CIRCUIT_MODE": "random"})
-    with pytest.raises(rp.ParameterError, match="BETA_MAX must be None"):
-        rp.check_parameters({**ok, "BETA_MAX": -1})
-    assert rp.check_parameters({"DATASETS": ["pendulum"], "CIRCUIT_DIR": None})  # not needed
+    ok = {"DATASET": "circuit", "MODEL": "icm_vae", "CIRCUIT_DIR": str(tmp_path / "shards"),
+          "BETA_MAX": 0.05}
+    (cfg,) = check(ok)
+    assert (cfg.data_dir, cfg.data_mode, cfg.beta_max) == (ok["CIRCUIT_DIR"], "grid", 0.05)
+    with pytest.raises(rp.ParameterError, match="CIRCUIT_MODE='random' must be one of"):
+        check({**ok, "CIRCUIT_MODE": "random"})
+    with pytest.raises(rp.ParameterError, match="BETA_MAX=-1 must be a finite number"):
+        check({**ok, "BETA_MAX": -1})
+    assert check({"DATASETS": ["pendulum"], "MODELS": ["icm_vae"], "CIRCUIT_DIR": None})
 
 
 def test_circuit_profile_plans_with_an_absolute_folder(tmp_path, monkeypatch):

@@ -55,22 +55,7 @@ class NoSimulator:
         raise AttributeError(
             f"{self.name} is downloaded data, not a simulator: '{attr}' needs images rendered "
             "under an arbitrary do(), which these data do not hold; score counterfactuals on "
-            "the shards' own (pre, post) pairs (icm_utils.studies.circuit_counterfactual)")
-
-
-# The official CausalCircuit script warms alpha and beta up over 94 of its 100 epochs (Pendulum
-# and Water flow: 94 of 101, TrainConfig's default ramp_fraction).
-OFFICIAL_RAMP_FRACTION = 94 / 100
-
-
-def train_fields(dataset: str, circuit_dir: str | None = None, circuit_mode: str = "grid") -> dict:
-    """The TrainConfig fields a dataset fixes: for circuit the shards' folder, the mode and the
-    official warm-up length; nothing for a generated dataset, whose run configs stay as they
-    were."""
-    if dataset != "circuit":
-        return {}
-    return {"data_dir": circuit_dir, "data_mode": circuit_mode,
-            "ramp_fraction": OFFICIAL_RAMP_FRACTION}
+            "the shards' own (pre, post) pairs (evaluation.counterfactual.counterfactual_set)")
 
 
 def official_regimes(states: np.ndarray) -> np.ndarray:

@@ -62,6 +62,12 @@ class ImageDataset:
     def names(self) -> list[str]:
         return list(self.graph.names)
 
+    @property
+    def has_simulator(self) -> bool:
+        """Whether any unit can be rendered under any do() (generated data); downloaded data
+        hold at most recorded intervention pairs."""
+        return isinstance(self.scm, ImageSCM)
+
     def indices(self, split: str = "train") -> np.ndarray:
         if split == "train":
             return self.train_idx

@@ -175,7 +175,7 @@ def counterfactual_controls(cfset, probe, label_std, graph, scm=None) -> pd.Data
     of data with mechanism noise (noise_std > 0), also "control:no_abduction": the simulator's
     counterfactual with each unit's own mechanism noises set to 0 (the unit's causes kept, its
     noise not recovered), i.e. what an intervention gives where a counterfactual is asked."""
-    do_nothing = [cfset.images] * len(cfset.targets)
+    do_nothing = [cfset.factual_images(t) for t in range(len(cfset.targets))]
     rows = [score_counterfactual_images(do_nothing, cfset, probe, label_std, graph,
                                         label(DO_NOTHING)),
             score_counterfactual_images(cfset.cf_images, cfset, probe, label_std, graph,
@@ -184,8 +184,9 @@ def counterfactual_controls(cfset, probe, label_std, graph, scm=None) -> pd.Data
         exo = np.array(cfset.exogenous, dtype=np.float64)
         exo[:, [scm.exogenous_names.index(e) for e in scm.mechanism_noise]] = 0.0
         res = cfset.images.shape[1]
-        images = (scm.counterfactual(exo, {name: value}, resolution=res).images
-                  for name, value in cfset.targets)
+        images = (scm.counterfactual(exo[cfset.unit_index(t)], {name: cfset.do_value(t)},
+                                     resolution=res).images
+                  for t, (name, _) in enumerate(cfset.targets))
         rows.append(score_counterfactual_images(images, cfset, probe, label_std, graph,
                                                 label(NO_ABDUCTION)))
     return pd.concat(rows, ignore_index=True)

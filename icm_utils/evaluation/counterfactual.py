@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
 from icm_utils.core.stats import match_blocks
+from icm_utils.data.circuit_data import CircuitPairs, load_pairs
 from icm_utils.data.images import float_images
 from icm_utils.evaluation.probe import Probe, do_bounds
 from icm_utils.training.runs import encode_images
@@ -25,20 +25,44 @@ from icm_utils.training.runs import encode_images
 # ---------------------------------------------------------------- the evaluation set
 @dataclass
 class CounterfactualSet:
-    """Factual units and, for each (variable, value), the simulator's true counterfactuals."""
+    """Factual units and, per intervention (a target: variable and value), the true
+    counterfactuals of the units it applies to: rendered by a simulator for every unit at one
+    value (``make_counterfactual_set``), or recorded pairs whose units and values differ per
+    target (``pairs_set``: CausalCircuit's pre- and post-intervention images)."""
 
     images: np.ndarray          # (U,H,W,3) factual images
     labels: np.ndarray          # (U,n) factual labels
-    exogenous: np.ndarray       # (U,e)
-    targets: list[tuple[str, float]]          # (variable, value) pairs
-    cf_images: list[np.ndarray]               # per target: (U,H,W,3)
-    cf_labels: list[np.ndarray]               # per target: (U,n)
+    exogenous: np.ndarray       # (U,e); (U,0) for data without a simulator
+    targets: list[tuple[str, float]]          # (variable, value; for pairs the mean value)
+    cf_images: list[np.ndarray]               # per target: (U_t,H,W,3)
+    cf_labels: list[np.ndarray]               # per target: (U_t,n)
+    units: list[np.ndarray] | None = None     # per target: its factual units (None: all U)
+    values: list[np.ndarray] | None = None    # per target: the value set on each (None: one)
+
+    def unit_index(self, t: int) -> np.ndarray:
+        """The factual units of target ``t`` (indices into ``images``)."""
+        return np.arange(len(self.images)) if self.units is None else self.units[t]
+
+    def do_value(self, t: int) -> float | np.ndarray:
+        """The value target ``t`` sets: one float, or one per unit (``unit_index(t)``)."""
+        return self.targets[t][1] if self.values is None else self.values[t]
+
+    def factual_images(self, t: int) -> np.ndarray:
+        return self.images if self.units is None else self.images[self.units[t]]
 
     def head(self, n: int) -> CounterfactualSet:
-        """The first ``n`` units, every target (a cheaper set for slower scores)."""
-        return CounterfactualSet(self.images[:n], self.labels[:n], self.exogenous[:n],
+        """The first ``n`` units of every target (a cheaper set for slower scores)."""
+        if self.units is None:
+            return CounterfactualSet(self.images[:n], self.labels[:n], self.exogenous[:n],
+                                     self.targets, [i[:n] for i in self.cf_images],
+                                     [lab[:n] for lab in self.cf_labels])
+        keep = [u[:n] for u in self.units]
+        used = np.unique(np.concatenate(keep))
+        return CounterfactualSet(self.images[used], self.labels[used], self.exogenous[used],
                                  self.targets, [i[:n] for i in self.cf_images],
-                                 [lab[:n] for lab in self.cf_labels])
+                                 [lab[:n] for lab in self.cf_labels],
+                                 [np.searchsorted(used, u) for u in keep],
+                                 [v[:n] for v in self.values])
 
 
 def intervention_values(train_labels: np.ndarray, quantiles=(0.1, 0.5, 0.9)) -> np.ndarray:
@@ -67,14 +91,45 @@ def make_counterfactual_set(dataset, n_units: int = 100, quantiles=(0.1, 0.5, 0.
     return CounterfactualSet(dataset.images[idx], dataset.labels[idx], exo, targets, cf_i, cf_l)
 
 
+def pairs_set(pairs: CircuitPairs) -> CounterfactualSet:
+    """Recorded (pre, post)-intervention pairs as a CounterfactualSet: the pre-intervention
+    images are the factual units; each intervened variable is a target whose units are its
+    pairs, each set to its own post-intervention value, with the post images as the truth."""
+    targets, units, values, cf_i, cf_l = [], [], [], [], []
+    for j, name in enumerate(pairs.graph.names):
+        u = np.flatnonzero(pairs.targets == j)
+        if len(u):
+            v = pairs.post_labels[u, j]
+            targets.append((name, float(v.mean())))
+            units.append(u)
+            values.append(v)
+            cf_i.append(pairs.post_images[u])
+            cf_l.append(pairs.post_labels[u])
+    return CounterfactualSet(pairs.pre_images, pairs.pre_labels, np.zeros((len(pairs), 0)),
+                             targets, cf_i, cf_l, units, values)
+
+
+def counterfactual_set(dataset, n_units: int = 100, seed: int = 0) -> CounterfactualSet:
+    """The held-out counterfactuals every model is scored on: rendered by the dataset's
+    simulator (``make_counterfactual_set``: ``n_units`` test units x 12 interventions), or, for
+    downloaded data with recorded interventions (CausalCircuit), its test pairs, at most
+    ``n_units`` per intervened variable."""
+    if dataset.has_simulator:
+        return make_counterfactual_set(dataset, n_units=n_units, seed=seed)
+    return pairs_set(load_pairs(dataset, "test", n_per_variable=n_units, seed=seed))
+
+
 @torch.no_grad()
 def model_counterfactuals(model, images: np.ndarray, do: dict, batch_size: int = 256):
-    """Model counterfactual images (U,3,H,W float) and latents for uint8 factual images."""
+    """Model counterfactual images (U,3,H,W float) and latents for uint8 factual images; a
+    ``do`` value is a float or one value per image."""
     model.eval()
     xs, zs = [], []
     for i in range(0, len(images), batch_size):
         x = float_images(images[i:i + batch_size])
-        x_cf, z_cf = model.counterfactual(x, do, units="label")
+        d = {k: torch.as_tensor(v[i:i + batch_size], dtype=torch.float32) if np.ndim(v) else v
+             for k, v in do.items()}
+        x_cf, z_cf = model.counterfactual(x, d, units="label")
         xs.append(x_cf.cpu())
         zs.append(z_cf.cpu())
     return torch.cat(xs), torch.cat(zs)
@@ -86,8 +141,8 @@ def evaluate_counterfactuals(model, cfset: CounterfactualSet, probe: Probe, labe
     counterfactual, in units of the label's std, with the variable's role (intervened,
     descendant, non-descendant) in ``graph`` (the true graph; default the model's, which differs
     only for a model told a wrong graph); plus the image error to the true counterfactual."""
-    images = (model_counterfactuals(model, cfset.images, {name: value})[0]  # one at a time
-              for name, value in cfset.targets)
+    images = (model_counterfactuals(model, cfset.factual_images(t), {name: cfset.do_value(t)})[0]
+              for t, (name, _) in enumerate(cfset.targets))  # one target at a time
     return score_counterfactual_images(images, cfset, probe, label_std, graph or model.graph,
                                        model_name, seed)
 
@@ -145,12 +200,14 @@ def intervened_on(graph, name: str) -> str:
 
 
 # ---------------------------------------------------------------- soundness
-SOUNDNESS_COLUMNS = ("composition", "composition_x5", "reversibility", "reconstruction_mse")
+SOUNDNESS_REPEATS = 5  # null interventions in a row of ``composition_x<repeats>``
+SOUNDNESS_COLUMNS = ("composition", f"composition_x{SOUNDNESS_REPEATS}", "reversibility",
+                     "reconstruction_mse")
 
 
 @torch.no_grad()
 def soundness(model, cfset: CounterfactualSet, model_name: str = "", seed: int = 0, graph=None,
-              repeats: int = 5, batch_size: int = 256) -> pd.DataFrame:
+              repeats: int = SOUNDNESS_REPEATS, batch_size: int = 256) -> pd.DataFrame:
     """Axiomatic soundness of the model's counterfactuals (Monteiro et al., ICLR 2023), as image
     MSE to the model's own reconstruction, per target (variable, value):
 
@@ -166,6 +223,7 @@ def soundness(model, cfset: CounterfactualSet, model_name: str = "", seed: int =
     n = len(cfset.images)
     batches = [(b, float_images(cfset.images[b:b + batch_size])) for b in range(0, n, batch_size)]
     recs = [model.reconstruct(x) for _, x in batches]  # every score is read against these
+    rec_all = torch.cat(recs)
 
     def mse_sum(a: Tensor, c: Tensor) -> float:  # summed over units, so batches add up
         return float(((a - c) ** 2).mean()) * len(a)
@@ -184,17 +242,22 @@ def soundness(model, cfset: CounterfactualSet, model_name: str = "", seed: int =
             repeated += mse_sum(y, rec)
         null[name] = (first / n, repeated / n)
     rows = []
-    for name, value in cfset.targets:
+    for t, (name, value) in enumerate(cfset.targets):
         i = graph.index(name)
+        units, do = cfset.unit_index(t), cfset.do_value(t)
         rev = 0.0
-        for (b, x), rec in zip(batches, recs):
-            x_cf = model.counterfactual(x, {name: value}, units="label")[0]
-            back = torch.as_tensor(cfset.labels[b:b + batch_size, i], dtype=x.dtype)
-            rev += mse_sum(model.counterfactual(x_cf, {name: back}, units="label")[0], rec)
+        for b in range(0, len(units), batch_size):
+            u = units[b:b + batch_size]
+            x = float_images(cfset.images[u])
+            v = torch.as_tensor(do[b:b + batch_size], dtype=x.dtype) if np.ndim(do) else do
+            x_cf = model.counterfactual(x, {name: v}, units="label")[0]
+            back = torch.as_tensor(cfset.labels[u, i], dtype=x.dtype)
+            rev += mse_sum(model.counterfactual(x_cf, {name: back}, units="label")[0],
+                           rec_all[u])
         rows.append({"model": model_name, "seed": seed, "target": name, "value": value,
                      "intervened_on": intervened_on(graph, name), "composition": null[name][0],
-                     f"composition_x{repeats}": null[name][1], "reversibility": rev / n,
-                     "reconstruction_mse": recon})
+                     f"composition_x{repeats}": null[name][1],
+                     "reversibility": rev / len(units), "reconstruction_mse": recon})
     return pd.DataFrame(rows)
 
 
@@ -220,9 +283,9 @@ def movement_from_codes(z0: np.ndarray, z1s: list[np.ndarray], cfset: Counterfac
     scale = z0.reshape(len(z0), graph.n, -1).std(0).mean(-1) + 1e-8     # (n,)
     m = np.zeros((graph.n, graph.n))
     count = np.zeros(graph.n)
-    for (name, _), z1 in zip(cfset.targets, z1s, strict=True):
+    for t, ((name, _), z1) in enumerate(zip(cfset.targets, z1s, strict=True)):
         j = graph.index(name)
-        m[:, j] += np.linalg.norm(z1[:, perm] - z0, axis=-1).mean(0) / scale
+        m[:, j] += np.linalg.norm(z1[:, perm] - z0[cfset.unit_index(t)], axis=-1).mean(0) / scale
         count[j] += 1
     return m / np.maximum(count, 1)
 
@@ -236,65 +299,6 @@ def robustness_score(movement: np.ndarray, allowed: np.ndarray) -> float:
     """Share of all block movement that the true graph allows (1 = perfectly robust)."""
     total = movement.sum()
     return float((movement * allowed).sum() / total) if total > 0 else float("nan")
-
-
-# ---------------------------------------------------------------- pictures
-@torch.no_grad()
-def intervention_grid(model, dataset, unit: int, n_values: int = 5, quantiles=(0.05, 0.95)):
-    """For one held-out unit: rows = variables, columns = values spanning the training range.
-
-    Returns (model_images (n, n_values, H, W, 3) float, true_images (same, uint8), values (n, n_values)).
-    """
-    i = int(np.asarray(dataset.test_idx)[unit])
-    lo, hi = do_bounds(dataset, *np.quantile(dataset.labels[dataset.train_idx], quantiles, axis=0))
-    values = np.linspace(lo, hi, n_values).T                    # (n, n_values)
-    x = float_images(dataset.images[i:i + 1])
-    res = dataset.images.shape[1]
-    model_rows, true_rows = [], []
-    for j, name in enumerate(dataset.graph.names):
-        m, t = [], []
-        for v in values[j]:
-            x_cf, _ = model.counterfactual(x, {name: float(v)}, units="label")
-            m.append(x_cf[0].permute(1, 2, 0).numpy())
-            t.append(dataset.scm.counterfactual(dataset.exogenous[i:i + 1], {name: float(v)},
-                                                resolution=res).images[0])
-        model_rows.append(m)
-        true_rows.append(t)
-    return np.array(model_rows), np.array(true_rows), values
-
-
-def plot_intervention_grid(model_images, true_images, values, names, title="", units=None):
-    """Model counterfactuals above the simulator's, one block per intervened variable."""
-    return plot_intervention_grids({"model": model_images, "simulator": true_images}, values,
-                                   names, title=title, units=units)
-
-
-def plot_intervention_grids(panels: dict, values, names, title: str = "", units=None):
-    """One block per intervened variable (its full name, the values and their unit in the
-    block's title), one row per entry of ``panels`` ({row label: (n, m, H, W, 3) images, float
-    in [0, 1] or uint8}), gaps between tiles and between blocks."""
-    n, m = values.shape
-    units = units or {}
-    fig = plt.figure(figsize=(1.1 * m + 1.6, (1.1 * len(panels) + 0.45) * n + 0.4))
-    blocks = fig.subfigures(n, 1, hspace=0.02)
-    for j, sub in enumerate(np.atleast_1d(blocks)):
-        unit = f" [{units[names[j]]}]" if names[j] in units else ""
-        sub.suptitle(f"do({names[j]}){unit} = " + ", ".join(f"{v:.3g}" for v in values[j]),
-                     fontsize=8, y=0.99)
-        axes = sub.subplots(len(panels), m, squeeze=False, gridspec_kw={"wspace": 0.06,
-                                                                        "hspace": 0.06})
-        for r, (tag, ims) in enumerate(panels.items()):
-            for c in range(m):
-                ax = axes[r, c]
-                img = ims[j, c]
-                ax.imshow(img if img.dtype == np.uint8 else np.clip(img, 0, 1))
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if c == 0:
-                    ax.set_ylabel(tag, fontsize=7, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title, fontsize=10, y=1.0 + 0.15 / n)
-    return fig
 
 
 # ---------------------------------------------------------------- counterfactual controls

@@ -15,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from icm_utils.core.utils import seed_everything
+from icm_utils.data.circuit_data import load_pairs
 from icm_utils.data.images import float_images, images_to_tensor, to_float_images
 
 
@@ -74,7 +75,9 @@ def train_probe(images: np.ndarray, labels: np.ndarray, epochs: int = 10, batch_
 def interventional_images(dataset, n_per_variable: int, seed: int = 0
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Training units rendered under single-variable interventions, each unit's value drawn
-    uniformly over the variable's training range: (N,H,W,3) uint8 images and (N,n) labels.
+    uniformly over the variable's training range: (N,H,W,3) uint8 images and (N,n) labels. For
+    data without a simulator (CausalCircuit), the post-intervention images of training pairs,
+    at most ``n_per_variable`` per intervened variable.
 
     In observational data a child is a function of its parents, so a probe trained on it alone
     may read the child off its parents' parts of the image (measured on Pendulum: the
@@ -82,6 +85,9 @@ def interventional_images(dataset, n_per_variable: int, seed: int = 0
     every variable also varies on its own, so the probe must read it from its own part."""
     if n_per_variable <= 0:
         raise ValueError(f"n_per_variable must be positive, got {n_per_variable}")
+    if not dataset.has_simulator:  # downloaded data: the recorded post-intervention images
+        pairs = load_pairs(dataset, "train", n_per_variable=n_per_variable, seed=seed)
+        return pairs.post_images, pairs.post_labels
     rng = np.random.default_rng(seed)
     tr = np.asarray(dataset.train_idx)
     lo, hi = do_bounds(dataset, dataset.labels[tr].min(0), dataset.labels[tr].max(0))

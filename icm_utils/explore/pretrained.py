@@ -1,4 +1,4 @@
-"""Shipped checkpoints: the default recipe's ICM-VAE on Pendulum and Water flow, ready to explore.
+"""Shipped checkpoints: the recommended recipe's ICM-VAE on Pendulum and Water flow, ready to explore.
 
     python -m icm_utils.explore.pretrained --run-dir ~/icm_runs/pretrained    # rebuild both (~20 min CPU)
 
@@ -28,6 +28,7 @@ from icm_utils.evaluation.counterfactual_table import score_counterfactuals
 from icm_utils.evaluation.probe import Probe, fit_probe
 from icm_utils.explore.widgets import InterventionExplorer
 from icm_utils.model.models import model_from_config
+from icm_utils.model.recipes import RECOMMENDED_RECIPE
 from icm_utils.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.loop import run_config
@@ -36,7 +37,7 @@ from icm_utils.training.runs import finished_configs, load_run, load_training_da
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 SHIPPED = ("pendulum", "flow")
 # the recommended recipe (docs/counterfactuals.md): its counterfactuals follow the graph
-TRAIN = dict(model="icm_vae", recipe="independent_noise", epochs=30, resolution=64, seed=0)
+TRAIN = dict(model="icm_vae", recipe=RECOMMENDED_RECIPE, epochs=30, resolution=64, seed=0)
 PROBE_EPOCHS = 10
 N_UNITS = 200  # held-out units x 12 interventions, as notebook 05 in the quick and one_seed profiles
 
@@ -97,6 +98,19 @@ def explorer(dataset: str = "pendulum", seed: int = 0, root: Path | str = PRETRA
     """An InterventionExplorer on a shipped checkpoint: no training needed."""
     model, probe, card = load(dataset, root)
     return InterventionExplorer(model, dataset_for(card), probe=probe, seed=seed)
+
+
+def notebook_explorer(dataset, model=None, probe=None, seed: int = 0):
+    """Notebook 05's explorer: on ``model`` (read by ``probe``), or on the shipped checkpoint of
+    the dataset when no model is given; None, saying why, for data without a simulator (its
+    "true counterfactual" panel needs one)."""
+    if not dataset.has_simulator:
+        print(f"no explorer for {dataset.manifest.get('dataset', 'these data')}: without a "
+              "simulator there is no true counterfactual to show beside the model's")
+        return None
+    if model is None:
+        return explorer(dataset.scm.name, seed=seed)
+    return InterventionExplorer(model, dataset, probe=probe, seed=seed)
 
 
 def run_explorer(run_dir: Path | str, dataset: str = "pendulum", model: str = "icm_vae",

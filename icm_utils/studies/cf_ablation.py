@@ -21,6 +21,7 @@ counterfactual error by role, split by whether a root or a caused variable is in
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,12 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from icm_utils.core.io import atomic_write_text
 from icm_utils.core.paths import FIGURES_DIR, RESULTS_DIR
 from icm_utils.evaluation import counterfactual as cf
+from icm_utils.evaluation import counterfactual_plots as cfplots
 from icm_utils.evaluation.analysis import control_codes, encode_runs, score_codes
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals, score_soundness
 from icm_utils.evaluation.plotting import save_figure
 from icm_utils.evaluation.probe import cached_probe, probe_path
+from icm_utils.model.recipes import DEFAULT_RECIPE, RECOMMENDED_RECIPE
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.health import health_table
 from icm_utils.training.runs import is_done, load_run, load_training_data
@@ -41,28 +45,28 @@ from icm_utils.training.sweep import sweep
 
 # name -> (model, recipe, recipe fields changed): the rows of the ladder, in reading order
 VARIANTS: dict[str, tuple[str, str, dict]] = {
-    "official_joint": ("icm_vae", "official_joint", {}),
-    "free_shift": ("icm_vae", "official_joint", {"flow_bound": "scale"}),
-    "label_prior": ("icm_vae", "official_joint", {"prior_parents": "none"}),
-    "penalty": ("icm_vae", "official_joint", {"independence": 1.0}),
-    "free_shift+label_prior": ("icm_vae", "official_joint",
+    DEFAULT_RECIPE: ("icm_vae", DEFAULT_RECIPE, {}),
+    "free_shift": ("icm_vae", DEFAULT_RECIPE, {"flow_bound": "scale"}),
+    "label_prior": ("icm_vae", DEFAULT_RECIPE, {"prior_parents": "none"}),
+    "penalty": ("icm_vae", DEFAULT_RECIPE, {"independence": 1.0}),
+    "free_shift+label_prior": ("icm_vae", DEFAULT_RECIPE,
                                {"flow_bound": "scale", "prior_parents": "none"}),
-    "independent_noise": ("icm_vae", "independent_noise", {}),
+    RECOMMENDED_RECIPE: ("icm_vae", RECOMMENDED_RECIPE, {}),
     # remedies tried for interventions on caused variables (Pendulum): the noise made
     # independent of the parents' latents (what the flow reads at an intervention) instead of
     # their labels; one decoder per variable, averaged (the official decoder)
-    "noise_vs_latents": ("icm_vae", "independent_noise", {"independence_of": "latents"}),
-    "per_variable_decoders": ("icm_vae", "independent_noise", {"decoder": "mean"}),
-    "causal_vae": ("causal_vae", "official_joint", {}),
+    "noise_vs_latents": ("icm_vae", RECOMMENDED_RECIPE, {"independence_of": "latents"}),
+    "per_variable_decoders": ("icm_vae", RECOMMENDED_RECIPE, {"decoder": "mean"}),
+    "causal_vae": ("causal_vae", DEFAULT_RECIPE, {}),
 }
-DATASETS = ("pendulum", "flow")
+ABLATION_DATASETS = ("pendulum", "flow")
 REMEDY_DATASETS = ("pendulum",)  # where caused-variable interventions leak (docs/counterfactuals.md)
 ONLY_ON = {"noise_vs_latents": REMEDY_DATASETS, "per_variable_decoders": REMEDY_DATASETS}
 EPOCHS, RESOLUTION, N_UNITS, PROBE_EPOCHS = 30, 64, 200, 10
 SOUNDNESS_UNITS = 50  # image MSEs settle on fewer units than probe-read errors
 
 
-def configs(variant: str, datasets: Sequence[str] = DATASETS, seeds: Sequence[int] = (0, 1, 2),
+def configs(variant: str, datasets: Sequence[str] = ABLATION_DATASETS, seeds: Sequence[int] = (0, 1, 2),
             epochs: int = EPOCHS, resolution: int = RESOLUTION, **train) -> list[TrainConfig]:
     """The TrainConfigs of one row (folders ``RUN_DIR/<variant>/models/...``), on the datasets it
     is run on (``ONLY_ON``); ``train``: other TrainConfig fields (tests pass a small n_train)."""
@@ -71,7 +75,7 @@ def configs(variant: str, datasets: Sequence[str] = DATASETS, seeds: Sequence[in
     model, recipe, hp = VARIANTS[variant]
     return [TrainConfig(dataset=d, model=model, recipe=recipe, hparams=dict(hp), seed=s,
                         epochs=epochs, resolution=resolution, **train).validate()
-            for d in datasets if d in ONLY_ON.get(variant, DATASETS) for s in seeds]
+            for d in datasets if d in ONLY_ON.get(variant, ABLATION_DATASETS) for s in seeds]
 
 
 def train(run_dir: Path | str, variants: Sequence[str] = tuple(VARIANTS), **kw) -> pd.DataFrame:
@@ -131,7 +135,7 @@ TARGETS = {"root intervened": ("max", 0.15), "root descendants": ("max", 0.20),
            "own-factor R2": ("min", 0.90)}
 
 
-def target_check(scores: pd.DataFrame, ident: pd.DataFrame, model: str = "independent_noise",
+def target_check(scores: pd.DataFrame, ident: pd.DataFrame, model: str = RECOMMENDED_RECIPE,
                  baseline: str = "causal_vae") -> pd.DataFrame:
     """Per dataset, each target of ``TARGETS`` for ``model`` (mean, std and seed count over seeds,
     met or not), and its descendant error against ``baseline``'s: the difference and how many
@@ -177,7 +181,7 @@ def soundness_summary(sound: pd.DataFrame) -> pd.DataFrame:
 
 
 def grid_figure(run_dir: Path | str, dataset: str = "pendulum",
-                variants: Sequence[str] = ("official_joint", "independent_noise"), seed: int = 0,
+                variants: Sequence[str] = (DEFAULT_RECIPE, RECOMMENDED_RECIPE), seed: int = 0,
                 unit: int = 7, variables: Sequence[str] | None = None, **kw):
     """Intervention grids of the named rows beside the simulator, one held-out unit; only the
     named ``variables`` (default all)."""
@@ -187,19 +191,24 @@ def grid_figure(run_dir: Path | str, dataset: str = "pendulum",
         cfg = configs(v, datasets=(dataset,), seeds=(seed,), **kw)[0]
         model, _ = load_run(Path(run_dir) / v, cfg)
         ds = ds or load_training_data(cfg)[0]
-        panels.append((v, *cf.intervention_grid(model, ds, unit)))
+        panels.append((v, *cfplots.intervention_grid(model, ds, unit)))
     keep = [ds.graph.index(v) for v in variables] if variables else list(range(ds.graph.n))
     grids = {v: imgs[keep] for v, imgs, _, _ in panels}
     grids["simulator"] = panels[0][2][keep]
-    return cf.plot_intervention_grids(grids, panels[0][3][keep],
+    return cfplots.plot_intervention_grids(grids, panels[0][3][keep],
                                       [ds.graph.names[i] for i in keep],
                                       title=f"{dataset}: counterfactuals of held-out unit {unit}, "
                                             f"seed {seed}", units=ds.scm.units)
 
 
-def publish(tables: dict[str, pd.DataFrame], out: Path) -> None:
-    """Write the study's tidy tables and summaries to ``out``."""
+def publish(tables: dict[str, pd.DataFrame], out: Path, seeds: Sequence[int] = (0, 1, 2)
+            ) -> None:
+    """Write the study's tidy tables and summaries to ``out``, with its settings (study.json)."""
     out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "study.json", json.dumps(
+        {"study": __name__, "epochs": EPOCHS, "resolution": RESOLUTION, "n_units": N_UNITS,
+         "soundness_units": SOUNDNESS_UNITS, "probe_epochs": PROBE_EPOCHS,
+         "seeds": list(seeds)}, indent=1) + "\n")
     tables["identifiability"].to_csv(out / "identifiability_tidy.csv", index=False)
     tables["counterfactual_scores"].to_csv(out / "counterfactual_scores.csv", index=False)
     counterfactual_summary(tables["counterfactual_scores"]).to_csv(
@@ -215,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m icm_utils.studies.cf_ablation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", type=Path, default=Path.home() / "icm_runs" / "ladder")
-    p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    p.add_argument("--datasets", nargs="+", default=list(ABLATION_DATASETS), choices=ABLATION_DATASETS)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--train", action="store_true", help="train missing runs first (hours on CPU)")
@@ -228,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     tables = {k: pd.concat([t[k] for t in parts], ignore_index=True) for k in parts[0]}
     print(counterfactual_summary(tables["counterfactual_scores"]).round(3).to_string(index=False))
     if a.publish:
-        publish(tables, a.publish)
+        publish(tables, a.publish, a.seeds)
         if "pendulum" in a.datasets:
             figs = FIGURES_DIR if a.publish == RESULTS_DIR / "causal_cf" else a.publish
             save_figure(grid_figure(a.run_dir), "05_intervention_grid_causal_cf", figs)

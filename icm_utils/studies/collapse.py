@@ -32,7 +32,7 @@ from icm_utils.training.runs import data_key, finished_configs, load_run, load_t
 
 COLLAPSE_COLUMNS = ["dataset", "model", "seed", "log_slope", "eps_sd", "z_sd", "dead_dims", "dims",
            "weakest", "weakest_own_r2"]
-MODELS = ("icm_vae", "icm_vae_spline")  # the flow models; others have no log-det term
+FLOW_MODELS = ("icm_vae", "icm_vae_spline")  # the flow models; others have no log-det term
 
 
 def dead_dims(z, factors, *, seed: int = 0) -> np.ndarray:
@@ -77,7 +77,7 @@ def control_rows(dataset: str, factors, names: Sequence[str], k: int) -> list[di
             for m, c in codes.items()]
 
 
-def run_configs(root: Path | str, datasets: Sequence[str], models: Sequence[str] = MODELS):
+def run_configs(root: Path | str, datasets: Sequence[str], models: Sequence[str] = FLOW_MODELS):
     """The finished plain runs' configs (``runs.run_tags``: true graph, grid data) of these
     datasets and models under ``root``, in that order, then by seed."""
     cfgs = [c for c in finished_configs(root, plain=True)
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("root", type=Path, help="a profile's run folder (holds models/)")
     p.add_argument("--datasets", nargs="+", default=["pendulum", "flow"])
-    p.add_argument("--models", nargs="+", default=list(MODELS))
+    p.add_argument("--models", nargs="+", default=list(FLOW_MODELS))
     p.add_argument("--out", type=Path, help="write collapse.csv there (default: print only)")
     a = p.parse_args(argv)
     if not (a.root / "models").is_dir():

@@ -25,15 +25,10 @@ from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation.analysis import control_codes, encode_runs, per_factor_mcc, score_codes
 from icm_utils.evaluation.codes import RunCodes
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals
-from icm_utils.studies.synthetic_model import (
-    SynthConfig,
-    counterfactual_errors,
-    encode,
-    make_data,
-    train_synthetic,
-)
+from icm_utils.studies.synthetic_model import counterfactual_errors
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.runs import load_run
+from icm_utils.training.synthetic import SynthConfig, encode, make_data, train_synthetic
 
 
 # ---------------------------------------------------------------- the studies
@@ -110,7 +105,7 @@ def plot_counterfactual_error(cf_rows: pd.DataFrame, dataset: str):
     per_seed = runs.groupby(["model", "seed", "role"], as_index=False)["factor_error"].mean()
     fig, ax = plt.subplots(figsize=(8, 3.5))
     sns.barplot(data=per_seed, x="role", y="factor_error", hue="model",
-                order=["intervened", "descendant", "non-descendant"], errorbar="sd", ax=ax)
+                order=list(cf.COUNTERFACTUAL_ROLES), errorbar="sd", ax=ax)
     ax.set_ylabel("|probe(model cf) - true cf|\n(label std; bars: mean ± sd over seeds)")
     ax.set_xlabel("role in the true graph")
     ax.set_title(f"{dataset}: counterfactual error by role of the TRUE graph, per graph told")

@@ -10,6 +10,7 @@ roots (label std) on held-out units, with each run's measured training time.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,23 +18,27 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from icm_utils.core.io import atomic_write_text
 from icm_utils.core.paths import FIGURES_DIR, RESULTS_DIR
 from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation.analysis import encode_runs, score_codes
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals
 from icm_utils.evaluation.plotting import save_figure
 from icm_utils.evaluation.probe import cached_probe, probe_path
+from icm_utils.model.recipes import RECOMMENDED_RECIPE
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.health import health_table
 from icm_utils.training.runs import load_run, load_training_data
 from icm_utils.training.sweep import sweep
 
 EPOCHS = (5, 10, 15, 20, 30)
+RESOLUTION, N_UNITS, PROBE_EPOCHS = 64, 100, 10
 
 
-def configs(epochs: int, seeds: Sequence[int] = (0, 1, 2), recipe: str = "independent_noise",
+def configs(epochs: int, seeds: Sequence[int] = (0, 1, 2), recipe: str = RECOMMENDED_RECIPE,
             dataset: str = "pendulum", n_train: int | None = None, **train) -> list[TrainConfig]:
     """ICM-VAE runs of one schedule length (folder ``RUN_DIR/epochs<E>[-n<N>]``)."""
+    train.setdefault("resolution", RESOLUTION)
     return [TrainConfig(dataset=dataset, model="icm_vae", recipe=recipe, epochs=epochs,
                         seed=s, n_train=n_train, **train).validate() for s in seeds]
 
@@ -44,7 +49,7 @@ def root_of(run_dir: Path | str, cfg: TrainConfig) -> Path:
 
 
 def measure(run_dir: Path | str, epochs: Sequence[int] = EPOCHS, seeds: Sequence[int] = (0, 1, 2),
-            n_units: int = 100, probe_epochs: int = 10, **kw) -> pd.DataFrame:
+            n_units: int = N_UNITS, probe_epochs: int = PROBE_EPOCHS, **kw) -> pd.DataFrame:
     """Train (or reuse) every schedule and score it: one row per (epochs, seed)."""
     first = configs(epochs[0], seeds, **kw)[0]  # every schedule trains on the same data
     ds = load_training_data(first)[0]
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", type=Path, default=Path.home() / "icm_runs" / "ttq")
     p.add_argument("--epochs", type=int, nargs="+", default=list(EPOCHS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--recipe", default="independent_noise")
+    p.add_argument("--recipe", default=RECOMMENDED_RECIPE)
     p.add_argument("--n-train", type=int, default=None, help="a seeded training subset")
     p.add_argument("--publish", type=Path, nargs="?", const=RESULTS_DIR / "time_to_quality",
                    help="write the table (default results/time_to_quality) and the figure")
@@ -121,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.publish:
         a.publish.mkdir(parents=True, exist_ok=True)
         table.to_csv(a.publish / "time_to_quality.csv", index=False)
+        atomic_write_text(a.publish / "study.json", json.dumps(
+            {"study": __name__, "resolution": RESOLUTION, "n_units": N_UNITS,
+             "probe_epochs": PROBE_EPOCHS, "seeds": a.seeds}, indent=1) + "\n")
         save_figure(plot(table), "05_time_to_quality", FIGURES_DIR)
         print(f"[time_to_quality] table in {a.publish}")
     return 0

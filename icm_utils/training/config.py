@@ -9,21 +9,32 @@ from dataclasses import dataclass, field
 from icm_utils.core.utils import field_errors
 from icm_utils.data.circuit import LAYOUT, check_folder
 from icm_utils.data.circuit_data import CIRCUIT_MODES
-from icm_utils.data.datasets import DATA_MODES
+from icm_utils.data.datasets import DATA_MODES, SCMS
 from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.model.models import MODEL_NAMES, hparam_errors
 from icm_utils.model.nets import RESOLUTIONS as NET_RESOLUTIONS
 from icm_utils.model.recipes import RECIPE_FIELDS, RECIPES, get_recipe, warmup
 
-DATASETS = ("pendulum", "flow", "circuit")
-
-
+DATASET_NAMES = ("pendulum", "flow", "circuit")
 DOWNLOADED = ("circuit",)  # read from TrainConfig.data_dir; the others are generated
+# The official CausalCircuit script warms alpha and beta up over 94 of its 100 epochs (Pendulum
+# and Water flow: 94 of 101, TrainConfig's default ramp_fraction).
+CIRCUIT_RAMP_FRACTION = 94 / 100
 
 
-@dataclass
+def dataset_fields(dataset: str, data_dir: str | None = None, circuit_mode: str = "grid") -> dict:
+    """The TrainConfig fields a dataset fixes: for CausalCircuit the shards' folder, its mode and
+    the official warm-up length; nothing for a generated dataset, whose configs stay as they were."""
+    if dataset not in DOWNLOADED:
+        return {}
+    return {"data_dir": data_dir, "data_mode": circuit_mode,
+            "ramp_fraction": CIRCUIT_RAMP_FRACTION}
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run depends on; validated before any data is generated or model built."""
+    """Everything a run depends on; validated (once: ``validate`` remembers) before any data is
+    generated or model built. Frozen, so a validated config stays valid."""
 
     dataset: str = "pendulum"
     model: str = "icm_vae"
@@ -50,64 +61,92 @@ class TrainConfig:
 
     def __post_init__(self):
         if isinstance(self.data_dir, os.PathLike):  # stored as text: configs are JSON
-            self.data_dir = os.fspath(self.data_dir)
+            object.__setattr__(self, "data_dir", os.fspath(self.data_dir))
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(field, message) for every field that breaks a rule: the one list of a run's rules
+        (the runner and the notebooks map each field back to their parameter)."""
+        out = []
+        if self.recipe not in RECIPES:
+            out.append(("recipe", f"recipe={self.recipe!r} is not one of {sorted(RECIPES)}"))
+        if self.dataset not in DATASET_NAMES:
+            out.append(("dataset", f"dataset={self.dataset!r} is not one of {DATASET_NAMES}"))
+        if self.model not in MODEL_NAMES:
+            out.append(("model", f"model={self.model!r} is not one of {MODEL_NAMES}"))
+        rules = dict(positive_ints=("epochs", "batch_size", "k", "resolution", "n_random"),
+                     nonneg_ints=("seed", "data_seed"), positive=("lr",),
+                     nonneg_finite=("noise_std",) + tuple(w for w in ("alpha_max", "beta_max")
+                                                          if getattr(self, w) is not None))
+        for kind, names in rules.items():
+            for name in names:
+                out += [(name, m) for m in field_errors(self, **{kind: (name,)})]
+        if _is_int(self.resolution) and self.resolution not in NET_RESOLUTIONS:
+            out.append(("resolution", f"resolution={self.resolution} is not one the nets take: "
+                                      f"{NET_RESOLUTIONS}"))
+        if self.n_train is not None and (not _is_int(self.n_train) or self.n_train <= 0):
+            out.append(("n_train", f"n_train must be None or a positive integer, got "
+                                   f"{self.n_train!r}"))
+        if not 0 < self.ramp_fraction <= 1:
+            out.append(("ramp_fraction", f"ramp_fraction must be in (0, 1], got "
+                                         f"{self.ramp_fraction!r}"))
+        if self.graph not in GRAPH_KINDS:
+            out.append(("graph", f"graph={self.graph!r} is not one of {GRAPH_KINDS}"))
+        out += self._data_problems()
+        out += [("hparams", m) for m in self._hparam_errors()]
+        return out
 
     def validate(self) -> TrainConfig:
-        errors = []
-        if self.recipe not in RECIPES:
-            errors.append(f"recipe={self.recipe!r} is not one of {sorted(RECIPES)}")
-        if self.dataset not in DATASETS:
-            errors.append(f"dataset={self.dataset!r} is not one of {DATASETS}")
-        if self.model not in MODEL_NAMES:
-            errors.append(f"model={self.model!r} is not one of {MODEL_NAMES}")
-        errors += field_errors(self, positive_ints=("epochs", "batch_size", "k", "resolution", "n_random"),
-                               nonneg_ints=("seed", "data_seed"), positive=("lr",),
-                               nonneg_finite=("noise_std",) + tuple(
-                                   w for w in ("alpha_max", "beta_max")
-                                   if getattr(self, w) is not None))
-        if isinstance(self.resolution, int) and self.resolution not in NET_RESOLUTIONS:
-            errors.append(f"resolution={self.resolution} is not one the nets take: {NET_RESOLUTIONS}")
-        if self.n_train is not None and (not isinstance(self.n_train, int) or self.n_train <= 0):
-            errors.append(f"n_train must be None or a positive integer, got {self.n_train!r}")
-        if not 0 < self.ramp_fraction <= 1:
-            errors.append(f"ramp_fraction must be in (0, 1], got {self.ramp_fraction!r}")
-
-        if self.graph not in GRAPH_KINDS:
-            errors.append(f"graph={self.graph!r} is not one of {GRAPH_KINDS}")
-        errors += self._data_errors()
-        if not isinstance(self.hparams, dict):
-            errors.append(f"hparams must be a dict, got {type(self.hparams).__name__}")
-        else:
-            errors += hparam_errors(self.hparams)
-        if errors:
-            raise ValueError("invalid training config:\n  - " + "\n  - ".join(errors))
+        """Raise ValueError listing every problem; a config that passed is not checked again."""
+        if self.__dict__.get("_valid"):
+            return self
+        problems = self.problems()
+        if problems:
+            raise ValueError("invalid training config:\n  - "
+                             + "\n  - ".join(m for _, m in problems))
+        object.__setattr__(self, "_valid", True)
         return self
 
-    def _data_errors(self) -> list[str]:
+    def _hparam_errors(self) -> list[str]:
+        if not isinstance(self.hparams, dict):
+            return [f"hparams must be a dict, got {type(self.hparams).__name__}"]
+        errors = hparam_errors(self.hparams)
+        if "objects" in self.hparams:
+            errors.append("hparams 'objects' is filled in from the dataset's renderer; "
+                          "set decoder='objects' instead")
+        elif not errors and self.recipe in RECIPES and self.resolved_recipe().decoder == \
+                "objects" and not getattr(SCMS.get(self.dataset), "objects", None):
+            errors.append(f"decoder='objects' needs a dataset whose renderer declares its "
+                          f"objects ({[d for d, s in SCMS.items() if s.objects]}); "
+                          f"{self.dataset!r} does not")
+        return errors
+
+    def _data_problems(self) -> list[tuple[str, str]]:
         """Data mode and folder: a downloaded dataset's folder is checked here (names, keys and
         shapes from the files' headers), so a wrong folder stops a run before any training."""
         if self.dataset not in DOWNLOADED:
-            errors = [] if self.data_dir is None else [
-                f"data_dir applies to downloaded datasets {DOWNLOADED}; {self.dataset!r} is "
-                "generated (leave data_dir None)"]
+            out = [] if self.data_dir is None else [(
+                "data_dir", f"data_dir applies to downloaded datasets {DOWNLOADED}; "
+                            f"{self.dataset!r} is generated (leave data_dir None)")]
             if self.data_mode not in DATA_MODES:
-                errors.append(f"data_mode={self.data_mode!r} is not one of {DATA_MODES}")
-            return errors
-
-        errors = []
+                out.append(("data_mode", f"data_mode={self.data_mode!r} is not one of "
+                                         f"{DATA_MODES}"))
+            return out
+        out = []
         if self.data_mode not in CIRCUIT_MODES:
-            errors.append(f"data_mode={self.data_mode!r} is not one of {CIRCUIT_MODES} for {self.dataset}")
+            out.append(("data_mode", f"data_mode={self.data_mode!r} is not one of "
+                                     f"{CIRCUIT_MODES} for {self.dataset}"))
         if self.noise_std:
-            errors.append(f"noise_std applies to generated datasets; {self.dataset} is downloaded")
+            out.append(("noise_std", f"noise_std applies to generated datasets; {self.dataset} "
+                                     "is downloaded"))
         if not isinstance(self.data_dir, str) or not self.data_dir:
-            errors.append(f"dataset={self.dataset!r} needs data_dir, the folder of its shards: "
-                          f"{LAYOUT}")
+            out.append(("data_dir", f"dataset={self.dataset!r} needs data_dir, the folder of "
+                                    f"its shards: {LAYOUT}"))
         else:
             try:
                 check_folder(self.data_dir)
             except (OSError, ValueError) as e:
-                errors.append(str(e))
-        return errors
+                out.append(("data_dir", str(e)))
+        return out
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -116,9 +155,12 @@ class TrainConfig:
         return d
 
     def resolved_recipe(self):
-        """The recipe this run trains with: ``recipe`` with any recipe fields set in hparams."""
-        return get_recipe(self.recipe, **{f: self.hparams[f] for f in RECIPE_FIELDS
-                                          if f in self.hparams})
+        """The recipe this run trains with: ``recipe`` with any recipe fields set in hparams
+        (resolved once per config)."""
+        if "_recipe" not in self.__dict__:
+            object.__setattr__(self, "_recipe", get_recipe(
+                self.recipe, **{f: self.hparams[f] for f in RECIPE_FIELDS if f in self.hparams}))
+        return self.__dict__["_recipe"]
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -127,6 +169,10 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(known)}")
         return cls(**d)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def warmup_weights(epoch: int, cfg: TrainConfig) -> tuple[float, float]:

@@ -101,12 +101,21 @@ def build_for(cfg: TrainConfig, ds):
     Its initial weights are drawn from ``cfg.seed`` alone, not from the process's torch RNG
     (which differs between processes, and in a Dask worker depends on the runs before it); the
     caller's RNG state is left as it was."""
-    mean, std = official_scaling(cfg.resolved_recipe(), cfg.dataset) or ds.label_stats()
+    recipe = cfg.resolved_recipe()
+    mean, std = official_scaling(recipe, cfg.dataset) or ds.label_stats()
+    hparams = dict(cfg.hparams)
+    if recipe.decoder == "objects":  # one slot per object the dataset's renderer declares
+        hparams["objects"] = ds.scm.object_variables()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         # build_model resolves the recipe's overrides in hparams itself
-        return build_model(cfg.model, misspecify(ds.graph, cfg.graph), cfg.resolution, k=cfg.k,
-                           label_mean=mean, label_std=std, recipe=cfg.recipe, **cfg.hparams)
+        model = build_model(cfg.model, misspecify(ds.graph, cfg.graph), cfg.resolution, k=cfg.k,
+                            label_mean=mean, label_std=std, recipe=cfg.recipe, **hparams)
+    if recipe.decoder == "objects":  # each slot draws where its object appears in training
+        tr = ds.train_idx
+        model.decoder.set_regions(ds.scm.object_regions(ds.labels[tr], ds.exogenous[tr],
+                                                        cfg.resolution))
+    return model
 
 
 @torch.no_grad()

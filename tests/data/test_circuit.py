@@ -6,14 +6,8 @@ from circuit_fixture import write_shards
 from PIL import Image
 
 from icm_utils.data.circuit import LATENT_ORDER, check_folder, intervention_targets, load_circuit
-from icm_utils.data.circuit_data import (
-    load_circuit_dataset,
-    load_pairs,
-    official_regimes,
-    train_fields,
-)
+from icm_utils.data.circuit_data import load_circuit_dataset, load_pairs, official_regimes
 from icm_utils.data.graph import CIRCUIT_GRAPH
-from icm_utils.training.config import TrainConfig, warmup_weights
 
 
 def fake_latents(n: int, rng) -> np.ndarray:
@@ -208,11 +202,3 @@ def test_pairs_hold_known_targets_and_their_post_states(fixture_shards):
                                out["test"]["latents"][truth >= 0, 1][:, LATENT_ORDER], rtol=1e-6)
     few = load_pairs(ds, "test", n_per_variable=2, seed=1)
     assert np.bincount(few.targets, minlength=4).max() <= 2 and len(few) >= 4
-    assert train_fields("pendulum", "x") == {}
-    fields = train_fields("circuit", "x", "official")
-    assert fields == {"data_dir": "x", "data_mode": "official", "ramp_fraction": 0.94}
-    # the official circuit schedule: final weights from epoch 94 of 100 on, zero for epochs 0, 1
-    cfg = TrainConfig(epochs=100, ramp_fraction=fields["ramp_fraction"], beta_max=0.05)
-    assert warmup_weights(1, cfg) == (0.0, 0.0)
-    assert warmup_weights(93, cfg)[1] == pytest.approx(0.05 * 92 / 93)
-    assert warmup_weights(94, cfg) == (pytest.approx(0.1), pytest.approx(0.05))

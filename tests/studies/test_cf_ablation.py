@@ -45,7 +45,20 @@ def test_study_trains_scores_and_publishes(tmp_path):
     ca.publish(t, tmp_path / "out")
     assert {p.name for p in (tmp_path / "out").iterdir()} == {
         "identifiability_tidy.csv", "counterfactual_scores.csv", "counterfactual_summary.csv",
-        "soundness_scores.csv", "soundness_summary.csv", "training_health.csv", "targets.csv"}
+        "soundness_scores.csv", "soundness_summary.csv", "training_health.csv", "targets.csv",
+        "study.json"}
+    # a summary cell is the mean of its rows in the tidy scores (one seed: no averaging over seeds)
+    s = t["counterfactual_scores"]
+    rows = s[(s["model"] == "official_joint") & (s["intervened_on"] == "root")
+             & (s["role"] == "descendant")]
+    cell = summary.set_index(["model", "intervened_on"]).loc[("official_joint", "root")]
+    assert cell["descendant"] == pytest.approx(rows["factor_error"].mean())
+    # the baseline-vs-model row is their difference of root descendant errors
+    check_rows = ca.target_check(s, ident, model="independent_noise", baseline="official_joint")
+    diff = check_rows.set_index("criterion").loc[
+        "root descendants: official_joint - independent_noise", "mean"]
+    other = summary.set_index(["model", "intervened_on"]).loc[("independent_noise", "root")]
+    assert diff == pytest.approx(cell["descendant"] - other["descendant"])
     check = ca.target_check(t["counterfactual_scores"], ident, baseline="official_joint")
     assert list(check["criterion"])[:5] == list(ca.TARGETS)
     assert (check["seeds"] == 1).all() and check["met"].dtype == bool

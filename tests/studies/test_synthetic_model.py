@@ -27,14 +27,14 @@ from icm_utils.model.mechanisms import CausalFlow
 from icm_utils.model.models import ICMVAE, build_model
 from icm_utils.model.prior import CausalPrior
 from icm_utils.model.recipes import TERMS, objective
-from icm_utils.studies import synthetic_model
-from icm_utils.studies.synthetic_model import (
+from icm_utils.model.vector import VectorICM
+from icm_utils.studies.synthetic_model import synthetic_identifiability
+from icm_utils.training import synthetic as synthetic_training
+from icm_utils.training.synthetic import (
     SynthConfig,
-    VectorICM,
     build_vector_model,
     encode,
     make_data,
-    synthetic_identifiability,
     train_synthetic,
 )
 
@@ -123,13 +123,13 @@ def test_vector_model_trains_on_the_independence_penalty_as_the_image_models(scm
 
 
 def test_training_runs_the_shared_epoch_driver(scm, monkeypatch):
-    real, rows = synthetic_model.run_epoch, []
+    real, rows = synthetic_training.run_epoch, []
 
     def spy(*args, **kwargs):
         rows.append(real(*args, **kwargs))
         return rows[-1]
 
-    monkeypatch.setattr(synthetic_model, "run_epoch", spy)
+    monkeypatch.setattr(synthetic_training, "run_epoch", spy)
     cfg = SynthConfig(epochs=3, n_train=100, n_test=100, ramp_fraction=1.0)
     _, hist = train_synthetic(scm, cfg)
     assert hist.to_dict("records") == rows and list(hist["epoch"]) == [1, 2, 3]
@@ -232,12 +232,8 @@ def test_counterfactuals_keep_non_descendants_and_are_read_exactly():
     import torch
 
     from icm_utils.data.synthetic import preset
-    from icm_utils.studies.synthetic_model import (
-        SynthConfig,
-        counterfactual_errors,
-        make_data,
-        train_synthetic,
-    )
+    from icm_utils.studies.synthetic_model import counterfactual_errors
+    from icm_utils.training.synthetic import SynthConfig, make_data, train_synthetic
 
     scm = preset(0)
     cfg = SynthConfig(epochs=2, n_train=300, n_test=200)

@@ -5,7 +5,7 @@ import pytest
 from icm_utils.model.nets import RESOLUTIONS
 from icm_utils.model.recipes import RECIPES
 from icm_utils.training import runs
-from icm_utils.training.config import TrainConfig
+from icm_utils.training.config import TrainConfig, dataset_fields, warmup_weights
 
 
 def test_a_resolution_the_nets_do_not_take_is_refused_before_any_data(monkeypatch, tmp_path):
@@ -45,3 +45,14 @@ def test_resolved_recipe_applies_recipe_fields_set_in_hparams():
     r = TrainConfig(recipe="official", hparams={"decoder": "joint", "width": 8}).resolved_recipe()
     assert r.decoder == "joint" and r.name == "official[decoder=joint]"
     assert r.prior_parents == RECIPES["official"].prior_parents  # the other fields kept
+
+
+def test_dataset_fields_fix_circuits_folder_mode_and_official_warm_up():
+    assert dataset_fields("pendulum", "x") == {}
+    fields = dataset_fields("circuit", "x", "official")
+    assert fields == {"data_dir": "x", "data_mode": "official", "ramp_fraction": 0.94}
+    # the official circuit schedule: final weights from epoch 94 of 100 on, zero for epochs 0, 1
+    cfg = TrainConfig(epochs=100, ramp_fraction=fields["ramp_fraction"], beta_max=0.05)
+    assert warmup_weights(1, cfg) == (0.0, 0.0)
+    assert warmup_weights(93, cfg)[1] == pytest.approx(0.05 * 92 / 93)
+    assert warmup_weights(94, cfg) == (pytest.approx(0.1), pytest.approx(0.05))
