@@ -24,6 +24,7 @@ from icm_utils.core.paths import PROJECT_ROOT
 from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.evaluation import controls
 from icm_utils.evaluation.analysis import mean_std, summary_table, wide_summary
+from icm_utils.evaluation.controls import label
 from icm_utils.evaluation.counterfactual import COUNTERFACTUAL_ROLES, role_summary
 from icm_utils.model.models import MODEL_NAMES
 from icm_utils.model.recipes import DEFAULT_RECIPE, RECOMMENDED_RECIPE
@@ -32,7 +33,7 @@ from icm_utils.training import health
 README = PROJECT_ROOT / "README.md"
 STUDY_FILE = "study.json"  # a study's settings, beside its tables
 # the documents whose report blocks are rendered from the committed tables
-DOCUMENTS = (README, PROJECT_ROOT / "docs" / "results.md")
+DOCUMENTS = (README, PROJECT_ROOT / "docs" / "results.md", PROJECT_ROOT / "pretrained" / "README.md")
 # block-level scores in the README's column order; non-discriminative ones are marked as such
 BLOCK_METRICS = ("dci_disentanglement", "dci_completeness", "own_factor_r2", "exclusivity", "irs",
                  "agreement_between_seeds", "mcc_spearman", "dci_informativeness")
@@ -335,6 +336,101 @@ def causal_cf_soundness(folder: Path | str, dataset: str) -> str:
     return "\n".join(lines)
 
 
+def support_ladder_table(folder: Path | str, dataset: str) -> str:
+    """The support ladder (``studies.support_ladder``): per noise level, each decoder's errors for
+    interventions on roots and on caused variables (label std, mean ± std over seeds), the caused
+    interventions' image MSE and block DCI, beside the level's do-nothing, simulator and (with
+    noise) no-abduction rows."""
+    folder = Path(folder)
+    table = _dataset_rows(folder / "counterfactual_summary.csv", dataset, "ladder rows")
+    ident = _dataset_rows(folder / "identifiability_tidy.csv", dataset, "rows", dtype={"seed": str})
+    scores = _dataset_rows(folder / "counterfactual_scores.csv", dataset, "rows")
+    head = ["noise (share of spread)", "model", "seeds", "block DCI", "root: intervened",
+            "root: descendants", "root: non-desc.", "caused: intervened", "caused: non-desc.",
+            "caused: image MSE"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for lv, t in table.groupby("noise_std", sort=True):
+        per_seed = role_summary(scores[scores["noise_std"] == lv], by_target=True)
+        dci = ident[(ident["noise_std"] == lv) & (ident["metric"] == "dci_disentanglement")]
+        level = f"{lv:g} ({100 * t['share'].iloc[0]:.0f}%)"
+        models = [m for m in CONTROL_ORDER if m in set(t["model"])]
+        models += [m for m in dict.fromkeys(t["model"]) if m not in models]
+        for model in models:
+            mine = per_seed[per_seed["model"] == model]
+            root, caused = (mine[mine["intervened_on"] == on] for on in ("root", "non-root"))
+            cells = [level, f"`{model}`",
+                     "—" if controls.is_control(model) else str(mine["seed"].nunique()),
+                     "—" if controls.is_control(model) else
+                     _cell(dci.loc[dci["model"] == model, "value"]),
+                     _cell(root["intervened"]), _cell(root["descendant"]),
+                     _cell(root["non-descendant"]), _cell(caused["intervened"]),
+                     _cell(caused["non-descendant"]), _cell(caused["image_mse"], digits=3)]
+            lines.append("| " + " | ".join(cells) + " |")
+    s = study_settings(folder)
+    lines.append(f"\n*{dataset}, ICM-VAE under {s['recipe']}, {s['resolution']} px, "
+                 f"{s['epochs']} epochs, seeds {_seeds(scores['seed'])}; noise in label units on "
+                 f"each caused variable (share: over their noiseless spread); level 0 is the "
+                 f"peers' grid, the others as many seeded random units; {s['n_units']} held-out "
+                 f"units x 12 interventions; ± is the standard deviation over seeds.*")
+    return "\n".join(lines)
+
+
+def support_targets(folder: Path | str, dataset: str) -> str:
+    """The [caused-cf] targets of the ladder (``support_ladder.target_check``): one row per
+    noise level and decoder, one column per criterion, met in bold-free text, missed in bold."""
+    df = _dataset_rows(Path(folder) / "targets.csv", dataset, "targets")
+    criteria = list(dict.fromkeys(df["criterion"]))
+    bounds = dict(zip(df["criterion"], df["target"]))
+    head = ["noise", "decoder", *(f"{c} ({bounds[c]})" for c in criteria)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (lv, model), g in df.groupby(["noise_std", "model"], sort=True):
+        g = g.set_index("criterion")
+        cells = []
+        for c in criteria:
+            r = g.loc[c]
+            v = mean_std(r["mean"], r["std"], 3 if "image" in c else 2) if r["std"] == r["std"] \
+                else f"{r['mean']:.{3 if 'image' in c else 2}f}"
+            cells.append(v if r["met"] else f"**{v}**")
+        lines.append(f"| {lv:g} | `{model}` | " + " | ".join(cells) + " |")
+    lines.append("\n*Mean ± std over seeds; a missed target in bold.*")
+    return "\n".join(lines)
+
+
+def shipped_cards(folder: Path | str, _: str = "all") -> str:
+    """The shipped checkpoints' cards (``explore.pretrained``): per checkpoint, its data and
+    decoder, and the counterfactual errors of interventions on roots and on caused variables
+    beside doing nothing and the simulator (label std; image MSE of the caused ones)."""
+    cards = [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*/card.json"))]
+    head = ["checkpoint", "data", "decoder", "row", "root: intervened", "root: descendants",
+            "root: non-desc.", "caused: intervened", "caused: descendants", "caused: non-desc.",
+            "caused: image MSE"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for card in cards:
+        t = card["train"]
+        data = "grid" if t["data_mode"] == "grid" else f"noise {t['noise_std']:g}, random"
+        decoder = t["hparams"].get("decoder", "joint")
+        for i, row in enumerate(("icm_vae", label(controls.DO_NOTHING), label(controls.SIMULATOR))):
+            root = card["counterfactual_error"]["root"][row]
+            caused = card["counterfactual_error"]["non-root"][row]
+
+            def get(d, k):
+                return f"{d[k]:.2f}" if k in d else "—"
+            cells = [f"`{card['name']}`" if i == 0 else "", f"{t['dataset']}, {data}" if i == 0
+                     else "", decoder if i == 0 else "", f"`{row}`",
+                     get(root, "intervened"), get(root, "descendant"),
+                     get(root, "non-descendant"), get(caused, "intervened"),
+                     get(caused, "descendant"), get(caused, "non-descendant"),
+                     f"{caused['image_mse']:.3f}"]
+            lines.append("| " + " | ".join(cells) + " |")
+    n = {c["n_units"] for c in cards}
+    lines.append(f"\n*{'/'.join(map(str, sorted(n)))} held-out units x 12 interventions, seed "
+                 f"{', '.join(sorted({str(c['train']['seed']) for c in cards}))}, "
+                 f"{', '.join(sorted({str(c['train']['epochs']) for c in cards}))} epochs, "
+                 f"{', '.join(sorted({str(c['train']['resolution']) for c in cards}))} px; errors "
+                 f"in label std (lower is better), from each card.json.*")
+    return "\n".join(lines)
+
+
 def _duration(seconds: float) -> str:
     """The sweep's format (health.duration), with hours from 90 min on."""
     if seconds < 5400:
@@ -434,6 +530,9 @@ TABLES = {
     "causal_cf_headline": causal_cf_headline,
     "causal_cf_soundness": causal_cf_soundness,
     "time_to_quality": time_to_quality_table,
+    "support_ladder": support_ladder_table,
+    "support_targets": support_targets,
+    "shipped": shipped_cards,
     "run_times": run_times,
     "speed_levers": speed_levers,
 }

@@ -214,8 +214,10 @@ def test_time_to_quality_and_run_time_known_values(tmp_path):
 
 
 def test_speed_levers_known_values(tmp_path):
-    pd.DataFrame({"dataset": "pendulum", "model": "icm_vae", "recipe": "r", "lever": ["none", "bf16"],
-                  "resolution": 64, "batch_size": 32, "s_per_epoch": [5.0, 4.04], "s_per_epoch_min": [4.3, 4.0],
+    pd.DataFrame({"dataset": "pendulum", "model": "icm_vae", "recipe": "r",
+                  "lever": ["none", "bf16"],
+                  "resolution": 64, "batch_size": 32, "s_per_epoch": [5.0, 4.04],
+                  "s_per_epoch_min": [4.3, 4.0],
                   "s_per_epoch_max": [5.1, 5.2], "s_per_epoch_count": 5,
                   "images_per_s": [1111.5, 1200.0], "peak_MB": [591.0, 594.0], "cpu": "X"}).to_csv(
         tmp_path / "speed_levers.csv", index=False)

@@ -1,14 +1,16 @@
-"""Shipped checkpoints: the recommended recipe's ICM-VAE on Pendulum and Water flow, ready to explore.
+"""Shipped checkpoints: the recommended recipe's ICM-VAE, ready to explore (``SHIPPED`` names
+them: Pendulum and Water flow, and the variants the caused-variable study recommends).
 
-    python -m icm_utils.explore.pretrained --run-dir ~/icm_runs/pretrained    # rebuild both (~20 min CPU)
+    python -m icm_utils.explore.pretrained --run-dir ~/icm_runs/pretrained    # rebuild all (CPU)
+    python -m icm_utils.explore.pretrained --name pendulum --rescore          # re-score a card
 
-For each dataset, ``pretrained/<dataset>/`` holds
+For each name, ``pretrained/<name>/`` holds
   - ``icm_vae.pt``: weights only (no optimiser state), with the model and training config;
   - ``probe.pt``: the probe that reads factor values off images (probe.fit_probe);
   - ``card.json``: the training config, the code version (git commit) it was trained with, the
     files' SHA-256, and the counterfactual errors by role next to the do-nothing and simulator
-    controls, measured by ``evaluate`` (the numbers the README states; tests/explore/test_pretrained.py
-    recomputes them from the shipped files).
+    controls, pooled and for interventions on roots and on caused variables (``card_scores``;
+    tests/explore/test_pretrained.py recomputes them from the shipped files).
 Both checkpoints load with ``torch.load(weights_only=True)`` (checkpoint.read_checkpoint): no
 arbitrary unpickling, and a file whose hash differs from the card's is refused.
 """
@@ -32,20 +34,42 @@ from icm_utils.model.recipes import RECOMMENDED_RECIPE
 from icm_utils.training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.loop import run_config
-from icm_utils.training.runs import finished_configs, load_run, load_training_data, train_run
+from icm_utils.training.runs import (
+    finished_configs,
+    load_run,
+    load_training_data,
+    noisy_config,
+    train_run,
+)
 
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
-SHIPPED = ("pendulum", "flow")
 # the recommended recipe (docs/counterfactuals.md): its counterfactuals follow the graph
 TRAIN = dict(model="icm_vae", recipe=RECOMMENDED_RECIPE, epochs=30, resolution=64, seed=0)
+# name -> what the shipped run changes from TRAIN (its folder under pretrained/ has the name)
+SHIPPED: dict[str, dict] = {
+    "pendulum": {"dataset": "pendulum"},
+    "flow": {"dataset": "flow"},
+}
+# the checkpoint the explorer opens for a dataset when none is named
+DEFAULT_SHIPPED = {"pendulum": "pendulum", "flow": "flow"}
+
+
+def shipped_config(name: str) -> TrainConfig:
+    """The training config of a shipped checkpoint (TRAIN with the name's changes)."""
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped checkpoint {name!r}; choose from {list(SHIPPED)}")
+    changes = dict(SHIPPED[name])
+    noise = changes.pop("noise_std", 0.0)
+    cfg = TrainConfig(**{**TRAIN, **changes}).validate()
+    return noisy_config(cfg, noise) if noise else cfg
 PROBE_EPOCHS = 10
 N_UNITS = 200  # held-out units x 12 interventions, as notebook 05 in the quick and one_seed profiles
 
 
-def files(dataset: str, root: Path | str = PRETRAINED_DIR) -> dict[str, Path]:
-    if dataset not in SHIPPED:
-        raise ValueError(f"no shipped checkpoint for {dataset!r}; choose from {SHIPPED}")
-    d = Path(root) / dataset
+def files(name: str, root: Path | str = PRETRAINED_DIR) -> dict[str, Path]:
+    if name not in SHIPPED:
+        raise ValueError(f"no shipped checkpoint {name!r}; choose from {list(SHIPPED)}")
+    d = Path(root) / name
     return {"model": d / "icm_vae.pt", "probe": d / "probe.pt", "card": d / "card.json"}
 
 
@@ -71,13 +95,13 @@ def probe_from_checkpoint(ckpt: dict):
     return probe.eval()
 
 
-def load(dataset: str = "pendulum", root: Path | str = PRETRAINED_DIR):
+def load(name: str = "pendulum", root: Path | str = PRETRAINED_DIR):
     """(model, probe, card) of a shipped checkpoint, loaded without unpickling; the files must
     match the SHA-256 recorded in their card."""
-    f = files(dataset, root)
+    f = files(name, root)
     if not f["card"].is_file():
         raise CheckpointError(f"no shipped checkpoint at {f['card'].parent}; build it with "
-                              f"python -m icm_utils.explore.pretrained --dataset {dataset}")
+                              f"python -m icm_utils.explore.pretrained --name {name}")
     card = json.loads(f["card"].read_text())
     for key in ("model", "probe"):
         if sha256(f[key]) != card["sha256"][key]:
@@ -94,9 +118,9 @@ def dataset_for(card: dict):
     return load_training_data(TrainConfig.from_dict(card["train"]))[0]
 
 
-def explorer(dataset: str = "pendulum", seed: int = 0, root: Path | str = PRETRAINED_DIR):
-    """An InterventionExplorer on a shipped checkpoint: no training needed."""
-    model, probe, card = load(dataset, root)
+def explorer(name: str = "pendulum", seed: int = 0, root: Path | str = PRETRAINED_DIR):
+    """An InterventionExplorer on a shipped checkpoint (``SHIPPED``): no training needed."""
+    model, probe, card = load(name, root)
     return InterventionExplorer(model, dataset_for(card), probe=probe, seed=seed)
 
 
@@ -109,7 +133,7 @@ def notebook_explorer(dataset, model=None, probe=None, seed: int = 0):
               "simulator there is no true counterfactual to show beside the model's")
         return None
     if model is None:
-        return explorer(dataset.scm.name, seed=seed)
+        return explorer(DEFAULT_SHIPPED[dataset.scm.name], seed=seed)
     return InterventionExplorer(model, dataset, probe=probe, seed=seed)
 
 
@@ -128,35 +152,33 @@ def run_explorer(run_dir: Path | str, dataset: str = "pendulum", model: str = "i
 
 
 def card_scores(model, probe, ds, n_units: int = N_UNITS, seed: int = 0) -> dict:
-    """Counterfactual factor error by role (label std) for the model and the two controls, on
-    ``n_units`` held-out units x 12 interventions (notebook 05's evaluation)."""
+    """Counterfactual factor error by role (label std) and image MSE for the model and the
+    controls, on ``n_units`` held-out units x 12 interventions (notebook 05's evaluation): pooled
+    over every intervention ("all"), and for interventions on roots and on caused variables."""
     cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=seed)
     _, std = ds.label_stats()
-    scores = score_counterfactuals({("icm_vae", 0): model}, cfset, probe, std, ds.graph)
-    summary = cf.role_summary(scores)
-    cols = [*cf.COUNTERFACTUAL_ROLES, "image_mse"]
-    return {row["model"]: {c: round(float(row[c]), 4) for c in cols}
-            for _, row in summary.iterrows()}
+    scores = score_counterfactuals({("icm_vae", 0): model}, cfset, probe, std, ds.graph,
+                                   scm=ds.scm if ds.scm.noise_std > 0 else None)
+    out = {}
+    for key, summary in (("all", cf.role_summary(scores)),
+                         *((on, g) for on, g in cf.role_summary(scores, by_target=True)
+                           .groupby("intervened_on"))):
+        out[key] = {row["model"]: {c: round(float(row[c]), 4)
+                                   for c in (*cf.COUNTERFACTUAL_ROLES, "image_mse")
+                                   if c in row and row[c] == row[c]}
+                    for _, row in summary.iterrows()}
+    return out
 
 
-def build_checkpoint(dataset: str, run_root: Path | str, out: Path | str = PRETRAINED_DIR,
-          progress: bool = True) -> dict:
-    """Train (or reuse) the shipped ICM-VAE run (TRAIN), fit its probe, score it and write the
-    shipped files. Returns the card."""
-    cfg = TrainConfig(dataset=dataset, **TRAIN).validate()
-    train_run(cfg, run_root, progress=progress)  # resumable; skipped when already done
-    model, history = load_run(run_root, cfg)
-    ds = load_training_data(cfg)[0]
-    probe = fit_probe(ds, epochs=PROBE_EPOCHS, seed=cfg.seed, progress=progress)
-    f = files(dataset, out)
-    save_checkpoint(f["model"], model, config=run_config(cfg, model), epoch=cfg.epochs,
-                    history=history.to_dict("records"))
-    save_checkpoint(f["probe"], probe, config={
-        "n_vars": ds.graph.n, "mean": probe.mean.tolist(), "std": probe.std.tolist(),
-        "width": probe.net[0].out_channels, "epochs": PROBE_EPOCHS, "seed": cfg.seed})
+def write_card(name: str, cfg: TrainConfig, model, probe, ds, root: Path | str = PRETRAINED_DIR,
+               trained_with: str | None = None) -> dict:
+    """Score a shipped model and write its card beside its files (their SHA-256 included);
+    ``trained_with``: the code version that trained it (default: this one)."""
+    f = files(name, root)
     card = {
-        "dataset": dataset, "train": cfg.to_dict(), "code_version": code_version(),
-        "command": f"python -m icm_utils.explore.pretrained --dataset {dataset}",
+        "name": name, "dataset": cfg.dataset, "train": cfg.to_dict(),
+        "code_version": trained_with or code_version(), "scored_with": code_version(),
+        "command": f"python -m icm_utils.explore.pretrained --name {name}",
         "probe_epochs": PROBE_EPOCHS, "n_units": N_UNITS,
         "counterfactual_error": card_scores(model, probe, ds),
         "sha256": {k: sha256(f[k]) for k in ("model", "probe")},
@@ -166,17 +188,44 @@ def build_checkpoint(dataset: str, run_root: Path | str, out: Path | str = PRETR
     return card
 
 
+def build_checkpoint(name: str, run_root: Path | str, out: Path | str = PRETRAINED_DIR,
+                     progress: bool = True) -> dict:
+    """Train (or reuse) a shipped run (``shipped_config``), fit its probe, score it and write the
+    shipped files. Returns the card."""
+    cfg = shipped_config(name)
+    train_run(cfg, run_root, progress=progress)  # resumable; skipped when already done
+    model, history = load_run(run_root, cfg)
+    ds = load_training_data(cfg)[0]
+    probe = fit_probe(ds, epochs=PROBE_EPOCHS, seed=cfg.seed, progress=progress)
+    f = files(name, out)
+    f["model"].parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(f["model"], model, config=run_config(cfg, model), epoch=cfg.epochs,
+                    history=history.to_dict("records"))
+    save_checkpoint(f["probe"], probe, config={
+        "n_vars": ds.graph.n, "mean": probe.mean.tolist(), "std": probe.std.tolist(),
+        "width": probe.net[0].out_channels, "epochs": PROBE_EPOCHS, "seed": cfg.seed})
+    return write_card(name, cfg, model, probe, ds, out)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m icm_utils.explore.pretrained", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", nargs="+", default=list(SHIPPED), choices=SHIPPED)
+    p.add_argument("--name", nargs="+", default=list(SHIPPED), choices=list(SHIPPED))
     p.add_argument("--run-dir", type=Path, default=Path.home() / "icm_runs" / "pretrained",
                    help="where the training runs live (resumable; outside the work tree)")
     p.add_argument("--out", type=Path, default=PRETRAINED_DIR)
+    p.add_argument("--rescore", action="store_true",
+                   help="re-score the shipped files and rewrite their cards (no training)")
     a = p.parse_args(argv)
-    for d in a.dataset:
-        card = build_checkpoint(d, a.run_dir, a.out)
-        print(f"[pretrained] {d}: {json.dumps(card['counterfactual_error'])}", flush=True)
+    for name in a.name:
+        if a.rescore:
+            model, probe, card = load(name, a.out)
+            cfg = TrainConfig.from_dict(card["train"])
+            card = write_card(name, cfg, model, probe, dataset_for(card), a.out,
+                              trained_with=card["code_version"])
+        else:
+            card = build_checkpoint(name, a.run_dir, a.out)
+        print(f"[pretrained] {name}: {json.dumps(card['counterfactual_error'])}", flush=True)
     return 0
 
 

@@ -34,9 +34,10 @@ from icm_utils.model.recipes import (
 
 HPARAM_DEFAULTS = {"width": 32, "hidden": 32, "bins": 8, "bound": 4.0,
                    "arch": "conv", "posterior_noise": 0.0, "decoder_width": None,
-                   "objects": None}
+                   "objects": None, "object_regions": True}
 # "objects": the variables that draw each object of the scene, for decoder="objects"; the
-# training layer fills it in from the dataset's renderer (data.scm.ImageSCM.objects)
+# training layer fills it in from the dataset's renderer (data.scm.ImageSCM.objects), and with
+# "object_regions" (the default) confines each slot to where its object appears in training
 # arch="official": the official code's MLP encoder and per-variable MLP decoders (nets.Official*)
 # in place of the conv nets, for measuring the official architecture on the same footing.
 ARCHS = ("conv", "official")
@@ -56,14 +57,14 @@ class ModelSpec:
 
 
 # The one list of models: adding a model is adding a row (and, for a new family, a class).
+DECODER_HPARAMS = ("width", "decoder_width", "objects", "object_regions")  # every image model's
 MODEL_SPECS: dict[str, ModelSpec] = {
-    "icm_vae": ModelSpec("affine", "flow", ("width", "hidden", "arch", "posterior_noise",
-                                            "decoder_width", "objects")),
-    "icm_vae_spline": ModelSpec("spline", "flow", ("width", "hidden", "bins", "bound",
-                                                   "posterior_noise", "decoder_width", "objects")),
-    "icm_vae_noprior": ModelSpec("affine", None, ("width", "hidden", "decoder_width", "objects")),
-    "beta_vae": ModelSpec(None, None, ("width", "decoder_width", "objects")),
-    "causal_vae": ModelSpec("linear", "label_mean", ("width", "decoder_width", "objects")),
+    "icm_vae": ModelSpec("affine", "flow", (*DECODER_HPARAMS, "hidden", "arch", "posterior_noise")),
+    "icm_vae_spline": ModelSpec("spline", "flow", (*DECODER_HPARAMS, "hidden", "bins", "bound",
+                                                   "posterior_noise")),
+    "icm_vae_noprior": ModelSpec("affine", None, (*DECODER_HPARAMS, "hidden")),
+    "beta_vae": ModelSpec(None, None, DECODER_HPARAMS),
+    "causal_vae": ModelSpec("linear", "label_mean", DECODER_HPARAMS),
 }
 MODEL_NAMES = tuple(MODEL_SPECS)
 

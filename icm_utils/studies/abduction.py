@@ -11,30 +11,20 @@ noise set to 0: the right causes, the unit's noise not recovered).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from icm_utils.core.paths import RESULTS_DIR
-from icm_utils.data.datasets import load_dataset
 from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals
 from icm_utils.evaluation.probe import fit_probe
 from icm_utils.training.config import TrainConfig
-from icm_utils.training.runs import load_run, load_training_data
+from icm_utils.training.runs import load_run, load_training_data, noisy_config
 from icm_utils.training.sweep import sweep
 
 NOISE_STD = 2.0  # in label units: 0.57 std of shadow length, 0.40 of shadow position (Pendulum)
-
-
-def noisy_config(cfg, noise_std: float = NOISE_STD, n_random: int | None = None):
-    """``cfg`` on seeded random samples of the SCM with mechanism noise, as many as the grid."""
-    if n_random is None:
-        n_random = len(load_dataset(cfg.dataset, resolution=cfg.resolution))
-    return dataclasses.replace(cfg, data_mode="random", noise_std=float(noise_std),
-                               n_random=int(n_random)).validate()
 
 
 def study(root, cfg, n_units: int = 200, probe_epochs: int = 10, n_probe: int | None = None,

@@ -241,8 +241,6 @@ def main(argv: list[str] | None = None) -> int:
         if "pendulum" in a.datasets:
             figs = FIGURES_DIR if a.publish == RESULTS_DIR / "causal_cf" else a.publish
             save_figure(grid_figure(a.run_dir), "05_intervention_grid_causal_cf", figs)
-            save_figure(grid_figure(a.run_dir, variables=("pendulum_angle", "light_position")),
-                        "00_headline_counterfactuals", figs)
         print(f"[cf_ablation] tables in {a.publish}")
     return 0
 

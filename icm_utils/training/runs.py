@@ -7,6 +7,7 @@ by later sweeps, as long as its config is unchanged).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -17,7 +18,7 @@ import pandas as pd
 import torch
 
 from icm_utils.data.circuit_data import load_circuit_dataset
-from icm_utils.data.datasets import load_dataset
+from icm_utils.data.datasets import get_scm, load_dataset
 from icm_utils.data.graph import misspecify
 from icm_utils.data.images import float_images, images_to_tensor
 from icm_utils.model.models import build_model, model_from_config
@@ -78,6 +79,15 @@ def data_key(cfg: TrainConfig) -> tuple:
             cfg.n_random, cfg.data_dir)
 
 
+def noisy_config(cfg: TrainConfig, noise_std: float, n_random: int | None = None) -> TrainConfig:
+    """``cfg`` on seeded random samples of its SCM with mechanism noise ``noise_std`` on the caused
+    variables (label units), as many as the peers' grid unless ``n_random`` says otherwise."""
+    if n_random is None:
+        n_random = len(get_scm(cfg.dataset).grid_exogenous()[0])
+    return dataclasses.replace(cfg, data_mode="random", noise_std=float(noise_std),
+                               n_random=int(n_random)).validate()
+
+
 def load_training_data(cfg: TrainConfig):
     """The dataset of a run and the (seeded) training subset it trains on."""
     if cfg.dataset == "circuit":  # downloaded: read from the run's data folder
@@ -111,7 +121,8 @@ def build_for(cfg: TrainConfig, ds):
         # build_model resolves the recipe's overrides in hparams itself
         model = build_model(cfg.model, misspecify(ds.graph, cfg.graph), cfg.resolution, k=cfg.k,
                             label_mean=mean, label_std=std, recipe=cfg.recipe, **hparams)
-    if recipe.decoder == "objects":  # each slot draws where its object appears in training
+    if recipe.decoder == "objects" and hparams.get("object_regions", True):
+        # each slot draws only where its object appears in the training images
         tr = ds.train_idx
         model.decoder.set_regions(ds.scm.object_regions(ds.labels[tr], ds.exogenous[tr],
                                                         cfg.resolution))

@@ -83,8 +83,8 @@ def explorer_cell_source() -> str:
     """Notebook 05's explorer cell, so the test builds the explorer exactly as the notebook does."""
     nb = json.loads((NOTEBOOKS_DIR / "05_counterfactuals.ipynb").read_text())
     cells = ["".join(c["source"]) for c in nb["cells"]
-             if c["cell_type"] == "code" and "InterventionExplorer(" in "".join(c["source"])]
-    assert len(cells) == 1, "notebook 05 should have one cell that builds the InterventionExplorer"
+             if c["cell_type"] == "code" and "notebook_explorer(" in "".join(c["source"])]
+    assert len(cells) == 1, "notebook 05 should have one cell that builds the explorer"
     return cells[0]
 
 
@@ -114,7 +114,12 @@ def lab(tmp_path_factory, chromium_path):
     root = tmp_path_factory.mktemp("lab")
     # The names notebook 05's explorer cell reads, as notebook 05 sets them without a RUN_DIR.
     setup = "\n".join([
-        "DATASET, SEED, RUN_DIR_GIVEN, PAIRS = 'pendulum', 0, False, False",
+        "from types import SimpleNamespace",
+        "from icm_utils.data.datasets import load_dataset",
+        "from icm_utils.explore import pretrained",
+        "DATASET, SEED, MODELS, SEEDS, models, probe = 'pendulum', 0, ['icm_vae'], [0], {}, None",
+        "run = SimpleNamespace(run_dir_given=False)",
+        "ds = load_dataset(DATASET, resolution=64)",
         "print('ready')",
     ])
     (root / "explorer.ipynb").write_text(json.dumps(_notebook([setup, explorer_cell_source()])))
@@ -315,8 +320,6 @@ def test_explorer_in_jupyterlab(lab, page):
     # the non-descendant keeps its factual value in the true counterfactual
     assert table1["light_position"]["true cf"] == table1["light_position"]["factual"]
     assert page.locator(".icm-explorer-message").inner_text().strip() == ""
-    page.locator(".icm-explorer").scroll_into_view_if_needed()
-    page.screenshot(path=str(SCREENSHOT))
 
     # The static snapshot in the output follows the state: save (Ctrl+S) and read the file.
     page.keyboard.press("Control+s")
@@ -366,4 +369,31 @@ def test_explorer_in_jupyterlab(lab, page):
     assert _blob_bytes(page, img) != png_before
     assert msg.inner_text().strip() == ""  # a good value clears the message
     assert _num(_table(page)["light_position"]["true cf"]) < 132.3
+    _kernel_alive(page, base, kernel_id)
+
+    # 6. A caused variable: switch to shadow_length and drag its slider. The shipped Pendulum
+    # checkpoint has object slots, so the shadow moves and the pendulum and sun stay.
+    page.locator(".icm-explorer-variable select").click()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('.icm-explorer-table').innerText"
+                           ".split('\\n').some(r => r.startsWith('shadow_length') &&"
+                           " r.includes('intervened'))", timeout=TIMEOUT_MS)
+    _wait_idle(page)
+    table3 = _table(page)
+    assert table3["pendulum_angle"]["role"] == table3["light_position"]["role"] == "non-descendant"
+    src3, readout3 = img.get_attribute("src"), page.locator(value_readout).inner_text()
+    _drag_slider(page, 160)
+    length = _num(_changed(page, value_readout, readout3))
+    _src_changed(page, src3)
+    _wait_idle(page)
+    table4 = _table(page)
+    factual = _num(table4["shadow_length"]["factual"])
+    assert length > factual + 2  # a longer shadow asked for
+    read = _num(table4["shadow_length"]["model cf (probe)"])
+    assert abs(read - length) < abs(factual - length) / 2, (read, length, factual)
+    for v, tol in (("pendulum_angle", 5.0), ("light_position", 5.0)):  # the causes stay
+        assert abs(_num(table4[v]["model cf (probe)"]) - _num(table4[v]["factual"])) < tol, v
+    page.locator(".icm-explorer").scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOT))
     _kernel_alive(page, base, kernel_id)

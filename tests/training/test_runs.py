@@ -3,6 +3,9 @@ same run. (Training, resuming and skipping: tests/training/test_sweep.py and tes
 import json
 from pathlib import Path
 
+import pytest
+
+from icm_utils.training import runs
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.runs import (
     data_key,
@@ -76,3 +79,14 @@ def test_run_tags_and_finished_configs_read_runs_by_config_not_folder_name(tmp_p
     # folder order, component by component: "icm_vae" before "icm_vae-graph_empty-..."
     assert [c.to_dict() for c in finished_configs(tmp_path)] == [plain.to_dict(), noisy.to_dict()]
     assert [c.to_dict() for c in finished_configs(tmp_path, plain=True)] == [plain.to_dict()]
+
+
+def test_noisy_config_keeps_the_run_apart_and_the_grid_size():
+    base = TrainConfig(epochs=3, resolution=32)
+    cfg = runs.noisy_config(base, 2.0)
+    assert (cfg.data_mode, cfg.noise_std, cfg.epochs) == ("random", 2.0, 3)
+    assert cfg.n_random == 7308  # as many samples as the Pendulum grid
+    assert runs.noisy_config(TrainConfig(dataset="flow"), 0.5).n_random == 8100
+    assert runs.run_dir_for("r", cfg) != runs.run_dir_for("r", base)
+    with pytest.raises(ValueError, match="noise_std"):
+        runs.noisy_config(base, -1.0)

@@ -1,0 +1,59 @@
+"""The support ladder: its cells are the recommended recipe with one decoder on the grid or on
+noisy samples, and one small ladder trains, scores and publishes end to end (~1 min)."""
+import json
+
+import pandas as pd
+import pytest
+
+from icm_utils.model.recipes import RECOMMENDED_RECIPE
+from icm_utils.studies import support_ladder as sl
+
+SMALL = dict(epochs=1, resolution=32, n_train=64, n_random=256)
+
+
+def test_cells_are_the_recommended_recipe_on_grid_or_noisy_data():
+    grid = sl.config("pendulum", 0.0, "joint", 1, **SMALL)
+    noisy = sl.config("pendulum", 2.0, "objects", 1, **SMALL)
+    assert (grid.recipe, grid.data_mode, grid.noise_std, grid.hparams) == (
+        RECOMMENDED_RECIPE, "grid", 0.0, {})
+    assert (noisy.data_mode, noisy.noise_std, noisy.n_random) == ("random", 2.0, 256)
+    assert noisy.resolved_recipe().decoder == "objects" and noisy.seed == 1
+    cells = sl.configs(datasets=("pendulum",), seeds=(0, 1), **SMALL)
+    assert len(cells) == 2 * len(sl.LEVELS["pendulum"]) * len(sl.DECODERS)
+    assert [c.seed for _, c in cells[:6]] == [0] * 6  # seed-major: a stopped sweep leaves seeds
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        sl.config("pendulum", 0.0, "sum", 0)
+
+
+def test_noise_share_is_the_level_over_the_caused_variables_spread():
+    assert sl.noise_share("pendulum", 0.0) == 0.0
+    share = sl.noise_share("pendulum", 2.0)
+    assert share == pytest.approx(2 * sl.noise_share("pendulum", 1.0))
+    assert 0.5 < share < 0.8  # shadow length and position spread 2.3 and 3.3 scene units
+
+
+def test_a_small_ladder_trains_scores_and_publishes(tmp_path):
+    levels = {"pendulum": (0.0, 1.0)}
+    sl.train(tmp_path / "runs", datasets=("pendulum",), seeds=(0,), levels=levels, **SMALL)
+    parts = [sl.evaluate(tmp_path / "runs", "pendulum", lv, seeds=(0,), n_units=6,
+                         probe_epochs=1, soundness_units=3, **SMALL) for lv in levels["pendulum"]]
+    tables = {k: pd.concat([t[k] for t in parts]) for k in parts[0]}
+    table = sl.ladder_table(tables["counterfactual_scores"])
+    noisy = table[table["noise_std"] == 1.0]
+    # with mechanism noise the no-abduction control joins the do-nothing and simulator rows
+    assert set(noisy["model"]) == {"joint", "objects", "control:do_nothing",
+                                   "control:simulator", "control:no_abduction"}
+    assert "control:no_abduction" not in set(table.loc[table["noise_std"] == 0, "model"])
+    checks = sl.target_check(tables["counterfactual_scores"], tables["identifiability"])
+    assert len(checks) == 2 * 2 * (len(sl.TARGETS) + 1)  # 2 levels x 2 decoders
+    row = checks.set_index(["noise_std", "model", "criterion"]).loc[
+        (1.0, "objects", "caused intervened")]
+    cell = noisy.set_index(["model", "intervened_on"]).loc[("objects", "non-root")]
+    assert row["mean"] == pytest.approx(cell["intervened"]) and row["target"] == "<= 0.15"
+    sl.publish(tables, tmp_path / "out", seeds=(0,))
+    assert json.loads((tmp_path / "out" / "study.json").read_text())["seeds"] == [0]
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {
+        "counterfactual_summary.csv", "targets.csv", "identifiability_tidy.csv"}
+    fig = sl.plot_ladder(table)
+    assert len(fig.axes) == len(sl.PANELS)
+    assert sl.evaluate(tmp_path / "none", "pendulum", 0.0, **SMALL) is None
