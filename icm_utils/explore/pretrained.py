@@ -46,12 +46,18 @@ PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 # the recommended recipe (docs/counterfactuals.md): its counterfactuals follow the graph
 TRAIN = dict(model="icm_vae", recipe=RECOMMENDED_RECIPE, epochs=30, resolution=64, seed=0)
 # name -> what the shipped run changes from TRAIN (its folder under pretrained/ has the name)
+OBJECTS = {"hparams": {"decoder": "objects"}}  # object slots (docs/counterfactuals.md)
 SHIPPED: dict[str, dict] = {
     "pendulum": {"dataset": "pendulum"},
     "flow": {"dataset": "flow"},
+    # object slots: interventions on caused variables move their objects alone (the grid)
+    "pendulum_objects": {"dataset": "pendulum", **OBJECTS},
+    "flow_objects": {"dataset": "flow", **OBJECTS},
+    # trained where each shadow carries its own noise, with the abduction lever of the ladder
+    "pendulum_noisy": {"dataset": "pendulum", "noise_std": 2.0, "alpha_max": 1.0, **OBJECTS},
 }
-# the checkpoint the explorer opens for a dataset when none is named
-DEFAULT_SHIPPED = {"pendulum": "pendulum", "flow": "flow"}
+# the checkpoint the explorer opens for a dataset when none is named: every slider works there
+DEFAULT_SHIPPED = {"pendulum": "pendulum_objects", "flow": "flow_objects"}
 
 
 def shipped_config(name: str) -> TrainConfig:

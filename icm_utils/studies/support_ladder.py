@@ -47,6 +47,18 @@ from icm_utils.training.sweep import sweep
 # (the tables state each level as a fraction of the caused variables' noiseless spread)
 LEVELS: dict[str, tuple[float, ...]] = {"pendulum": (0.0, 1.0, 2.0), "flow": (0.0, 0.35, 0.7)}
 DECODERS = ("joint", "objects")
+# the ladder's rows: name -> (hparams, other TrainConfig fields); the decoders at every level, the
+# rest only where ONLY_AT says (folders RUN_DIR/<row>/models/...)
+ROWS: dict[str, tuple[dict, dict]] = {
+    "joint": ({}, {}),
+    "objects": ({"decoder": "objects"}, {}),
+    # the object slots without their regions (each slot may draw anywhere): the regions' ablation
+    "objects_anywhere": ({"decoder": "objects", "object_regions": False}, {}),
+    # abduction: the mechanisms fit their parents' effect under a tenfold eps weight (alpha)
+    "objects_alpha1": ({"decoder": "objects"}, {"alpha_max": 1.0}),
+}
+ONLY_AT = {"objects_anywhere": {"pendulum": (0.0,)},
+           "objects_alpha1": {"pendulum": (2.0,), "flow": (0.7,)}}
 DATASETS = tuple(LEVELS)
 SEEDS = (0, 1, 2)
 EPOCHS, RESOLUTION, N_UNITS, PROBE_EPOCHS = 15, 64, 200, 10
@@ -54,43 +66,49 @@ SOUNDNESS_UNITS = 50
 HEADLINE = ("pendulum_angle", "light_position", "shadow_length")  # the README's figure
 
 
-def config(dataset: str, noise_std: float, decoder: str, seed: int, epochs: int = EPOCHS,
+def config(dataset: str, noise_std: float, row: str, seed: int, epochs: int = EPOCHS,
            resolution: int = RESOLUTION, n_random: int | None = None, **train) -> TrainConfig:
-    """One cell's run: ICM-VAE under the recommended recipe with ``decoder``, on the grid
+    """One cell's run: ICM-VAE under the recommended recipe as ``row`` says (ROWS), on the grid
     (``noise_std`` 0) or on as many noisy random samples as the grid (``n_random``: fewer, for
     tests). ``train``: other TrainConfig fields."""
-    if decoder not in DECODERS:
-        raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    if row not in ROWS:
+        raise ValueError(f"row must be one of {list(ROWS)}, got {row!r}")
+    hparams, fields = ROWS[row]
     cfg = TrainConfig(dataset=dataset, model="icm_vae", recipe=RECOMMENDED_RECIPE,
-                      hparams={} if decoder == "joint" else {"decoder": decoder}, seed=seed,
-                      epochs=epochs, resolution=resolution, **train).validate()
+                      hparams=dict(hparams), seed=seed, epochs=epochs, resolution=resolution,
+                      **{**fields, **train}).validate()
     return noisy_config(cfg, noise_std, n_random) if noise_std > 0 else cfg
 
 
-def configs(datasets: Sequence[str] = DATASETS, decoders: Sequence[str] = DECODERS,
+def runs_at(row: str, dataset: str, noise_std: float) -> bool:
+    """Whether ``row`` is measured at this dataset and level (ONLY_AT; the decoders everywhere)."""
+    return row not in ONLY_AT or noise_std in ONLY_AT[row].get(dataset, ())
+
+
+def configs(datasets: Sequence[str] = DATASETS, rows: Sequence[str] = tuple(ROWS),
             seeds: Sequence[int] = SEEDS, levels: dict | None = None, **kw
             ) -> list[tuple[str, TrainConfig]]:
-    """(decoder, config) of every cell, seed-major so that a stopped sweep leaves whole seeds."""
+    """(row, config) of every cell, seed-major so that a stopped sweep leaves whole seeds."""
     levels = levels or LEVELS
-    return [(dec, config(d, lv, dec, s, **kw)) for s in seeds for d in datasets
-            for lv in levels[d] for dec in decoders]
+    return [(r, config(d, lv, r, s, **kw)) for s in seeds for d in datasets
+            for lv in levels[d] for r in rows if runs_at(r, d, lv)]
 
 
 def train(run_dir: Path | str, **kw) -> pd.DataFrame:
-    """Train every cell into ``run_dir/<decoder>/`` (finished runs skipped, interrupted resumed)."""
-    return pd.concat([sweep([c], Path(run_dir) / dec, scheduler="sync").assign(decoder=dec)
-                      for dec, c in configs(**kw)], ignore_index=True)
+    """Train every cell into ``run_dir/<row>/`` (finished runs skipped, interrupted resumed)."""
+    return pd.concat([sweep([c], Path(run_dir) / r, scheduler="sync").assign(row=r)
+                      for r, c in configs(**kw)], ignore_index=True)
 
 
 def evaluate(run_dir: Path | str, dataset: str, noise_std: float,
-             decoders: Sequence[str] = DECODERS, seeds: Sequence[int] = SEEDS,
+             rows: Sequence[str] = tuple(ROWS), seeds: Sequence[int] = SEEDS,
              n_units: int = N_UNITS, probe_epochs: int = PROBE_EPOCHS,
              soundness_units: int = SOUNDNESS_UNITS, **kw) -> dict[str, pd.DataFrame] | None:
     """Score the finished runs of one (dataset, noise level) on that data's held-out units, read
     by one probe trained on that data: tidy tables {"identifiability", "counterfactual_scores",
     "soundness", "health"} with columns dataset and noise_std; None when no run has finished."""
-    plan = {dec: [c for c in (config(dataset, noise_std, dec, s, **kw) for s in seeds)
-                  if is_done(Path(run_dir) / dec, c)] for dec in decoders}
+    plan = {r: [c for c in (config(dataset, noise_std, r, s, **kw) for s in seeds)
+                if is_done(Path(run_dir) / r, c)] for r in rows if runs_at(r, dataset, noise_std)}
     plan = {dec: cfgs for dec, cfgs in plan.items() if cfgs}
     if not plan:
         return None
@@ -189,7 +207,7 @@ def plot_ladder(table: pd.DataFrame):
             ax = axes[r, c]
             for model, style in ((label(DO_NOTHING), dict(color="0.4", ls="--")),
                                  (label(SIMULATOR), dict(color="0.4", ls=":")),
-                                 *((m, dict(marker="o", capsize=3)) for m in DECODERS)):
+                                 *((m, dict(marker="o", capsize=3)) for m in ROWS)):
                 g = t[(t["model"] == model) & (t["intervened_on"] == on)].sort_values("share")
                 if g.empty:
                     continue
@@ -259,16 +277,16 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run-dir", type=Path, default=Path.home() / "icm_runs" / "support")
     p.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    p.add_argument("--decoders", nargs="+", default=list(DECODERS), choices=DECODERS)
+    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
     p.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     p.add_argument("--train", action="store_true", help="train missing runs first (hours on CPU)")
     p.add_argument("--publish", type=Path, nargs="?", const=RESULTS_DIR / "support_ladder",
                    help="write the tables (default results/support_ladder) and figures")
     a = p.parse_args(argv)
     if a.train:
-        train(a.run_dir, datasets=a.datasets, decoders=a.decoders, seeds=a.seeds)
+        train(a.run_dir, datasets=a.datasets, rows=a.rows, seeds=a.seeds)
     parts = [t for d in a.datasets for lv in LEVELS[d]
-             if (t := evaluate(a.run_dir, d, lv, a.decoders, a.seeds)) is not None]
+             if (t := evaluate(a.run_dir, d, lv, a.rows, a.seeds)) is not None]
     if not parts:
         print(f"[support_ladder] no finished runs in {a.run_dir}", file=sys.stderr)
         return 1

@@ -19,9 +19,16 @@ def test_cells_are_the_recommended_recipe_on_grid_or_noisy_data():
     assert (noisy.data_mode, noisy.noise_std, noisy.n_random) == ("random", 2.0, 256)
     assert noisy.resolved_recipe().decoder == "objects" and noisy.seed == 1
     cells = sl.configs(datasets=("pendulum",), seeds=(0, 1), **SMALL)
-    assert len(cells) == 2 * len(sl.LEVELS["pendulum"]) * len(sl.DECODERS)
-    assert [c.seed for _, c in cells[:6]] == [0] * 6  # seed-major: a stopped sweep leaves seeds
-    with pytest.raises(ValueError, match="decoder must be one of"):
+    per_seed = len(sl.LEVELS["pendulum"]) * len(sl.DECODERS) + 2  # + the two rows ONLY_AT
+    assert len(cells) == 2 * per_seed
+    assert [c.seed for _, c in cells[:per_seed]] == [0] * per_seed  # seed-major
+    rows = {(r, c.noise_std) for r, c in cells}
+    assert ("objects_anywhere", 0.0) in rows and ("objects_anywhere", 2.0) not in rows
+    lever = dict(cells)["objects_alpha1"]
+    assert (lever.alpha_max, lever.noise_std, lever.hparams) == (1.0, 2.0, {"decoder": "objects"})
+    anywhere = sl.config("pendulum", 0.0, "objects_anywhere", 0)
+    assert anywhere.hparams == {"decoder": "objects", "object_regions": False}
+    with pytest.raises(ValueError, match="row must be one of"):
         sl.config("pendulum", 0.0, "sum", 0)
 
 
@@ -34,7 +41,9 @@ def test_noise_share_is_the_level_over_the_caused_variables_spread():
 
 def test_a_small_ladder_trains_scores_and_publishes(tmp_path):
     levels = {"pendulum": (0.0, 1.0)}
-    sl.train(tmp_path / "runs", datasets=("pendulum",), seeds=(0,), levels=levels, **SMALL)
+    rows = ("joint", "objects")
+    sl.train(tmp_path / "runs", datasets=("pendulum",), rows=rows, seeds=(0,), levels=levels,
+             **SMALL)
     parts = [sl.evaluate(tmp_path / "runs", "pendulum", lv, seeds=(0,), n_units=6,
                          probe_epochs=1, soundness_units=3, **SMALL) for lv in levels["pendulum"]]
     tables = {k: pd.concat([t[k] for t in parts]) for k in parts[0]}
