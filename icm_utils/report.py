@@ -62,6 +62,15 @@ def _seeds(values) -> str:
             else ", ".join(map(str, seeds)))
 
 
+def _dataset_rows(path: Path, dataset: str, what: str, **read) -> pd.DataFrame:
+    """The rows of one dataset in a tidy CSV; a clear error when it has none."""
+    df = pd.read_csv(path, **read)
+    df = df[df["dataset"] == dataset]
+    if df.empty:
+        raise ValueError(f"{path.parent} has no {what} for {dataset!r}")
+    return df
+
+
 def _cell(values: pd.Series, digits: int = 2) -> str:
     """Mean, with ± the standard deviation over seeds when there are several (the format of
     ``analysis.summary_table``)."""
@@ -91,11 +100,7 @@ def identifiability_table(folder: Path | str, dataset: str,
     """Models x block scores (mean ± std over seeds) beside the control rows, from a tidy
     (dataset, model, seed, metric, value) file. A column is bold when the metric is
     discriminative on this dataset (oracle - best null >= 0.3)."""
-    path = Path(folder) / file
-    tidy = pd.read_csv(path, dtype={"seed": str})
-    tidy = tidy[tidy["dataset"] == dataset]
-    if tidy.empty:
-        raise ValueError(f"{path} has no rows for {dataset!r}")
+    tidy = _dataset_rows(Path(folder) / file, dataset, "rows", dtype={"seed": str})
     gaps = controls.control_gaps(tidy).set_index("metric")
     metrics = [m for m in BLOCK_METRICS if m in set(tidy["metric"])]
     head = ["model"]
@@ -205,10 +210,7 @@ def collapse_table(folder: Path | str, dataset: str) -> str:
     """One row per flow run (``collapse.csv``, ``python -m icm_utils.studies.collapse``) with its block
     DCI from the identifiability table, after the oracle, linear-null and constant-code rows."""
     folder = Path(folder)
-    df = pd.read_csv(folder / "collapse.csv")
-    df = df[df["dataset"] == dataset]
-    if df.empty:
-        raise ValueError(f"{folder / 'collapse.csv'} has no rows for {dataset!r}")
+    df = _dataset_rows(folder / "collapse.csv", dataset, "rows")
     tidy = pd.read_csv(folder / "identifiability_tidy.csv", dtype={"seed": str})
     dci = tidy[(tidy["dataset"] == dataset) & (tidy["metric"] == "dci_disentanglement")]
     dci = dict(zip(zip(dci["model"], dci["seed"]), dci["value"], strict=True))
@@ -295,15 +297,6 @@ def causal_cf_headline(folder: Path | str, _: str = "all") -> str:
                  f"{'/'.join(map(str, epochs))} epochs, seeds {_seeds(scores['seed'])}; block DCI "
                  f"on the test split (oracle 1.00).*")
     return "\n".join(lines)
-
-
-def _dataset_rows(path: Path, dataset: str, what: str, **read) -> pd.DataFrame:
-    """The rows of one dataset in a tidy CSV; a clear error when it has none."""
-    df = pd.read_csv(path, **read)
-    df = df[df["dataset"] == dataset]
-    if df.empty:
-        raise ValueError(f"{path.parent} has no {what} for {dataset!r}")
-    return df
 
 
 def causal_cf_targets(folder: Path | str, dataset: str) -> str:
@@ -447,10 +440,7 @@ def _min_s(seconds: float) -> str:
 def health_report(folder: Path | str, dataset: str) -> str:
     """One row per run of ``training_health.csv`` (``python -m icm_utils.training.health``): its measured
     time and whether (and at which epoch) its reconstruction diverged for good."""
-    df = pd.read_csv(Path(folder) / "training_health.csv")
-    df = df[df["dataset"] == dataset]
-    if df.empty:
-        raise ValueError(f"{Path(folder) / 'training_health.csv'} has no rows for {dataset!r}")
+    df = _dataset_rows(Path(folder) / "training_health.csv", dataset, "training runs")
     lines = ["| model | seed | epochs | time | median s / epoch | best reconstruction (epoch) | "
              "final reconstruction | diverged at epoch |", "|" + "---|" * 8]
     for r in df.itertuples():
