@@ -53,8 +53,8 @@ SHIPPED: dict[str, dict] = {
     # object slots: interventions on caused variables move their objects alone (the grid)
     "pendulum_objects": {"dataset": "pendulum", **OBJECTS},
     "flow_objects": {"dataset": "flow", **OBJECTS},
-    # trained where each shadow carries its own noise, with the abduction lever of the ladder
-    "pendulum_noisy": {"dataset": "pendulum", "noise_std": 2.0, "alpha_max": 1.0, **OBJECTS},
+    # trained where each shadow carries its own noise (the support ladder's highest level)
+    "pendulum_noisy": {"dataset": "pendulum", "noise_std": 2.0, **OBJECTS},
 }
 # the checkpoint the explorer opens for a dataset when none is named: every slider works there
 DEFAULT_SHIPPED = {"pendulum": "pendulum_objects", "flow": "flow_objects"}

@@ -54,11 +54,11 @@ ROWS: dict[str, tuple[dict, dict]] = {
     "objects": ({"decoder": "objects"}, {}),
     # the object slots without their regions (each slot may draw anywhere): the regions' ablation
     "objects_anywhere": ({"decoder": "objects", "object_regions": False}, {}),
-    # abduction: the mechanisms fit their parents' effect under a tenfold eps weight (alpha)
-    "objects_alpha1": ({"decoder": "objects"}, {"alpha_max": 1.0}),
+    # abduction: with noise the mechanisms fit their parents' effect slowly; twice the epochs
+    "objects_30ep": ({"decoder": "objects"}, {"epochs": 30}),
 }
 ONLY_AT = {"objects_anywhere": {"pendulum": (0.0,)},
-           "objects_alpha1": {"pendulum": (2.0,), "flow": (0.7,)}}
+           "objects_30ep": {"pendulum": (2.0,), "flow": (0.7,)}}
 DATASETS = tuple(LEVELS)
 SEEDS = (0, 1, 2)
 EPOCHS, RESOLUTION, N_UNITS, PROBE_EPOCHS = 15, 64, 200, 10
@@ -75,8 +75,8 @@ def config(dataset: str, noise_std: float, row: str, seed: int, epochs: int = EP
         raise ValueError(f"row must be one of {list(ROWS)}, got {row!r}")
     hparams, fields = ROWS[row]
     cfg = TrainConfig(dataset=dataset, model="icm_vae", recipe=RECOMMENDED_RECIPE,
-                      hparams=dict(hparams), seed=seed, epochs=epochs, resolution=resolution,
-                      **{**fields, **train}).validate()
+                      hparams=dict(hparams), seed=seed,
+                      **{"epochs": epochs, "resolution": resolution, **fields, **train}).validate()
     return noisy_config(cfg, noise_std, n_random) if noise_std > 0 else cfg
 
 
