@@ -196,9 +196,10 @@ def write_card(name: str, cfg: TrainConfig, model, probe, ds, root: Path | str =
 
 def build_checkpoint(name: str, run_root: Path | str, out: Path | str = PRETRAINED_DIR,
                      progress: bool = True) -> dict:
-    """Train (or reuse) a shipped run (``shipped_config``), fit its probe, score it and write the
-    shipped files. Returns the card."""
+    """Train (or reuse) a shipped run (``shipped_config``) in ``run_root/<name>``, fit its probe,
+    score it and write the shipped files. Returns the card."""
     cfg = shipped_config(name)
+    run_root = Path(run_root) / name  # runs that differ only in their decoder get their own folders
     train_run(cfg, run_root, progress=progress)  # resumable; skipped when already done
     model, history = load_run(run_root, cfg)
     ds = load_training_data(cfg)[0]
