@@ -39,23 +39,12 @@ from icm_utils.data.circuit import (
 from icm_utils.data.datasets import ImageDataset
 from icm_utils.data.graph import CIRCUIT_GRAPH, CausalGraph
 from icm_utils.data.render import check_render_resolution
+from icm_utils.data.scm import NoSimulator
 
 CIRCUIT_MODES = ("grid", "official")
+PAIRS_HINT = ("score counterfactuals on the shards' own (pre, post) pairs "
+              "(evaluation.counterfactual.counterfactual_set)")
 CACHE_VERSION = "1"  # bump when decoding or selection changes
-
-
-class NoSimulator:
-    """Stands where a generated dataset keeps its SCM; any use says why it cannot work."""
-
-    name = "CausalCircuit"
-
-    def __getattr__(self, attr: str):
-        if attr.startswith("__"):  # copy, pickle and friends probe for these
-            raise AttributeError(attr)
-        raise AttributeError(
-            f"{self.name} is downloaded data, not a simulator: '{attr}' needs images rendered "
-            "under an arbitrary do(), which these data do not hold; score counterfactuals on "
-            "the shards' own (pre, post) pairs (evaluation.counterfactual.counterfactual_set)")
 
 
 def official_regimes(states: np.ndarray) -> np.ndarray:
@@ -156,7 +145,8 @@ def load_circuit_dataset(folder: str | Path, resolution: int = 64, mode: str = "
     manifest = {**manifest, "split": "published files (train*.npz / test.npz)",
                 "n_train": n_train, "n_test": n - n_train}
     return ImageDataset(arrays["images"], arrays["labels"], np.zeros((n, 0)),
-                        np.arange(n_train), np.arange(n_train, n), NoSimulator(),
+                        np.arange(n_train), np.arange(n_train, n),
+                        NoSimulator("CausalCircuit", hint=PAIRS_HINT),
                         CIRCUIT_GRAPH, manifest)
 
 

@@ -55,6 +55,28 @@ def check_count(n, what: str = "n") -> int:
     return int(n)
 
 
+class NoSimulator:
+    """Stands where a generated dataset keeps its SCM, for data that were not generated here
+    (downloaded, or a user's folder): it describes the variables (units, ranges) and says, on any
+    other use, why it cannot work."""
+
+    noise_std = 0.0  # nothing is known of mechanism noise: no control can drop it
+
+    def __init__(self, name: str, units: dict | None = None, label_range: dict | None = None,
+                 hint: str = ""):
+        self.name, self.units, self.hint = name, dict(units or {}), hint
+        self.label_range = dict(label_range or {})
+        self.do_range = dict(self.label_range)  # no physics says more: what the data show
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):  # copy, pickle and friends probe for these
+            raise AttributeError(attr)
+        raise AttributeError(
+            f"{self.name} is data, not a simulator: '{attr}' needs images rendered under an "
+            f"arbitrary do(), which these data do not hold" + (f"; {self.hint}" if self.hint
+                                                               else ""))
+
+
 class ImageSCM:
     """Subclasses set the class attributes and implement the four hooks below."""
 

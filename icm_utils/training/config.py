@@ -7,16 +7,22 @@ import os
 from dataclasses import dataclass, field
 
 from icm_utils.core.utils import field_errors
-from icm_utils.data.circuit import LAYOUT, check_folder
+from icm_utils.data.circuit import LAYOUT as CIRCUIT_LAYOUT
+from icm_utils.data.circuit import check_folder as check_circuit_folder
 from icm_utils.data.circuit_data import CIRCUIT_MODES
 from icm_utils.data.datasets import DATA_MODES, SCMS
+from icm_utils.data.folder import LAYOUT as FOLDER_LAYOUT
+from icm_utils.data.folder import check_folder as check_own_folder
 from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.model.models import MODEL_NAMES, hparam_errors
 from icm_utils.model.nets import RESOLUTIONS as NET_RESOLUTIONS
 from icm_utils.model.recipes import RECIPE_FIELDS, RECIPES, get_recipe, warmup
 
-DATASET_NAMES = ("pendulum", "flow", "circuit")
-DOWNLOADED = ("circuit",)  # read from TrainConfig.data_dir; the others are generated
+DATASET_NAMES = ("pendulum", "flow", "circuit", "own")
+# read from TrainConfig.data_dir (CausalCircuit's shards, or a user's folder: data.folder); the
+# others are generated. Each: (its data modes, what its folder holds, the folder's check)
+DOWNLOADED = {"circuit": (CIRCUIT_MODES, f"its shards: {CIRCUIT_LAYOUT}", check_circuit_folder),
+              "own": (("grid",), f"your data: {FOLDER_LAYOUT}", check_own_folder)}
 # The official CausalCircuit script warms alpha and beta up over 94 of its 100 epochs (Pendulum
 # and Water flow: 94 of 101, TrainConfig's default ramp_fraction).
 CIRCUIT_RAMP_FRACTION = 94 / 100
@@ -25,7 +31,9 @@ CIRCUIT_RAMP_FRACTION = 94 / 100
 def dataset_fields(dataset: str, data_dir: str | None = None, circuit_mode: str = "grid") -> dict:
     """The TrainConfig fields a dataset fixes: for CausalCircuit the shards' folder, its mode and
     the official warm-up length; nothing for a generated dataset, whose configs stay as they were."""
-    if dataset not in DOWNLOADED:
+    if dataset == "own":
+        return {"data_dir": data_dir}
+    if dataset != "circuit":
         return {}
     return {"data_dir": data_dir, "data_mode": circuit_mode,
             "ramp_fraction": CIRCUIT_RAMP_FRACTION}
@@ -125,25 +133,27 @@ class TrainConfig:
         shapes from the files' headers), so a wrong folder stops a run before any training."""
         if self.dataset not in DOWNLOADED:
             out = [] if self.data_dir is None else [(
-                "data_dir", f"data_dir applies to downloaded datasets {DOWNLOADED}; "
-                            f"{self.dataset!r} is generated (leave data_dir None)")]
+                "data_dir", f"data_dir applies to the datasets read from a folder "
+                            f"{list(DOWNLOADED)}; {self.dataset!r} is generated (leave data_dir "
+                            f"None)")]
             if self.data_mode not in DATA_MODES:
                 out.append(("data_mode", f"data_mode={self.data_mode!r} is not one of "
                                          f"{DATA_MODES}"))
             return out
+        modes, holds, check = DOWNLOADED[self.dataset]
         out = []
-        if self.data_mode not in CIRCUIT_MODES:
+        if self.data_mode not in modes:
             out.append(("data_mode", f"data_mode={self.data_mode!r} is not one of "
-                                     f"{CIRCUIT_MODES} for {self.dataset}"))
+                                     f"{modes} for {self.dataset}"))
         if self.noise_std:
             out.append(("noise_std", f"noise_std applies to generated datasets; {self.dataset} "
-                                     "is downloaded"))
+                                     "is read from a folder"))
         if not isinstance(self.data_dir, str) or not self.data_dir:
             out.append(("data_dir", f"dataset={self.dataset!r} needs data_dir, the folder of "
-                                    f"its shards: {LAYOUT}"))
+                                    f"{holds}"))
         else:
             try:
-                check_folder(self.data_dir)
+                check(self.data_dir)
             except (OSError, ValueError) as e:
                 out.append(("data_dir", str(e)))
         return out

@@ -19,6 +19,7 @@ import torch
 
 from icm_utils.data.circuit_data import load_circuit_dataset
 from icm_utils.data.datasets import get_scm, load_dataset
+from icm_utils.data.folder import load_folder
 from icm_utils.data.graph import misspecify
 from icm_utils.data.images import float_images, images_to_tensor
 from icm_utils.model.models import build_model, model_from_config
@@ -91,8 +92,9 @@ def noisy_config(cfg: TrainConfig, noise_std: float, n_random: int | None = None
 def load_training_data(cfg: TrainConfig):
     """The dataset of a run and the (seeded) training subset it trains on."""
     if cfg.dataset == "circuit":  # downloaded: read from the run's data folder
-
         ds = load_circuit_dataset(cfg.data_dir, resolution=cfg.resolution, mode=cfg.data_mode)
+    elif cfg.dataset == "own":  # a user's folder of images, labels and graph
+        ds = load_folder(cfg.data_dir, resolution=cfg.resolution, seed=cfg.data_seed)
     else:
         kw = dict(mode=cfg.data_mode, resolution=cfg.resolution, noise_std=cfg.noise_std,
                   seed=cfg.data_seed)
