@@ -6,7 +6,8 @@
                                                              # (19 min at 2.6 s per 64-px epoch)
     python -m icm_utils.reproduce --profile paper --publish  # everything, 3 seeds (~5 h, 2 cores)
     python -m icm_utils.reproduce --profile official --publish  # the official protocol (~1 h 45 min)
-    python -m icm_utils.reproduce --profile circuit --set CIRCUIT_DIR=/data/causal_circuit
+    python -m icm_utils.reproduce --profile circuit --set DATA_DIR=/data/causal_circuit
+    python -m icm_utils.reproduce --profile own --set DATA_DIR=/path/to/your/folder
                                                              # CausalCircuit (docs/circuit.md; GPU)
 
 Every run writes executed notebooks, figures and result tables into one folder
@@ -132,10 +133,10 @@ PROFILES["official"] = {
 # CausalCircuit with the official code's settings (experiments/train_circuit.py): 128 px RGB,
 # k = 32 per variable, batch 100, 100 epochs, beta -> 0.05, the official recipe (per-variable
 # decoders averaged). Only 03-05: the data are downloaded, not generated (01), and 02 shows the
-# model on generated data. CIRCUIT_DIR must be set (--set CIRCUIT_DIR=...); CIRCUIT_MODE
+# model on generated data. DATA_DIR must be set (--set DATA_DIR=...); CIRCUIT_MODE
 # "official" trains on the official code's regime-filtered states instead (docs/circuit.md).
 _CIRCUIT = {"EPOCHS": 100, "N_TRAIN": None, "RESOLUTION": 128, "BATCH_SIZE": 100, "K": 32,
-            "RECIPE": "official", "BETA_MAX": 0.05, "CIRCUIT_DIR": None, "CIRCUIT_MODE": "grid"}
+            "RECIPE": "official", "BETA_MAX": 0.05, "DATA_DIR": None, "CIRCUIT_MODE": "grid"}
 _CIRCUIT_MODELS = ["icm_vae", "beta_vae"]
 PROFILES["circuit"] = {
     "03_training": {"DATASET": "circuit", "MODEL": "icm_vae", **_CIRCUIT},
@@ -143,6 +144,24 @@ PROFILES["circuit"] = {
                            "SCHEDULER": "sync", "SYNTH_EPOCHS": 100, **_CIRCUIT},
     "05_counterfactuals": {"DATASET": "circuit", "MODELS": _CIRCUIT_MODELS, "SEEDS": [0],
                            "N_UNITS": 250, "PROBE_EPOCHS": 10, "N_PROBE": 10000, **_CIRCUIT},
+}
+
+
+# Your own data (docs/own_data.md): the folder shown in 01, ICM-VAE under the recommended recipe
+# and the CausalVAE-style baseline trained on it (03, 04), identifiability with the labels as the
+# factors, and counterfactuals scored with what the graph tells without a simulator (05). DATA_DIR
+# must be set (--set DATA_DIR=...); everything else is the quick profile's.
+_OWN_RUN = {"EPOCHS": 30, "N_TRAIN": None, "RESOLUTION": 64, "RECIPE": RECOMMENDED,
+            "DATA_DIR": None}
+PROFILES["own"] = {
+    "01_data": {"RESOLUTION": 64, "DATA_DIR": None},
+    "03_training": {"DATASET": "own", "MODEL": "icm_vae", **_OWN_RUN},
+    "04_identifiability": {"DATASETS": ["own"], "MODELS": _QUICK_MODELS, "SEEDS": [0],
+                           "SCHEDULER": "sync", "SYNTH_EPOCHS": 30, "SYNTH_SEEDS": [0],
+                           **_OWN_RUN},
+    "05_counterfactuals": {"DATASET": "own", "MODELS": _QUICK_MODELS, "SEEDS": [0],
+                           "N_UNITS": 200, "PROBE_EPOCHS": 10, "N_PROBE": None, "NOISE_STD": 0,
+                           **_OWN_RUN},
 }
 
 
@@ -184,8 +203,8 @@ def plan(profile: str, overrides: dict | None = None, only: list[str] | None = N
         params = dict(PROFILES[profile].get(n, {}))
         # Overrides apply to every notebook that declares the name.
         params.update({k: v for k, v in (overrides or {}).items() if k in declared})
-        if isinstance(params.get("CIRCUIT_DIR"), str):  # absolute: notebooks run from notebooks/
-            params["CIRCUIT_DIR"] = str(Path(params["CIRCUIT_DIR"]).expanduser().resolve())
+        if isinstance(params.get("DATA_DIR"), str):  # absolute: notebooks run from notebooks/
+            params["DATA_DIR"] = str(Path(params["DATA_DIR"]).expanduser().resolve())
         if out is not None:
             params.update({k: str(v) for k, v in
                            (("RUN_DIR", out), ("FIG_DIR", out / "figures")) if k in declared})

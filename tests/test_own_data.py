@@ -7,6 +7,7 @@ import torch
 
 from icm_utils.data.datasets import load_dataset
 from icm_utils.data.folder import export_folder
+from icm_utils.evaluation.analysis import evaluate_runs
 from icm_utils.model.recipes import RECOMMENDED_RECIPE
 from icm_utils.training.config import TrainConfig, dataset_fields
 from icm_utils.training.runs import load_run, load_training_data, train_run
@@ -45,10 +46,16 @@ def test_an_exported_builtin_dataset_trains_to_the_same_weights(tmp_path):
 
 
 def test_jpegs_of_another_size_train(tmp_path):
-    src = load_dataset("flow", "random", resolution=48, n=60, seed=2, cache=False)
+    src = load_dataset("flow", "random", resolution=48, n=120, seed=2, cache=False)
     folder = export_folder(src, tmp_path / "jpegs", image_format="jpg", size=70)
     cfg = TrainConfig(dataset="own", data_dir=str(folder), **{**RUN, "epochs": 1}).validate()
     summary = train_run(cfg, tmp_path / "runs", progress=False)
     assert summary["status"] == "done" and np.isfinite(summary["final_loss"])
     model = load_run(tmp_path / "runs", cfg)[0]
     assert model.graph.names == src.graph.names and model.resolution == RES
+    # identifiability against the folder's labels, beside the oracle and the entangled nulls
+    scores = evaluate_runs(tmp_path / "runs", [cfg], with_controls=True)
+    dci = scores[scores["metric"] == "dci_disentanglement"].groupby("model")["value"].mean()
+    assert scores["dataset"].eq("own").all()
+    assert dci["control:oracle"] > max(dci["control:null_linear"], dci["control:null_nonlinear"])
+    assert {"icm_vae", "control:null_linear"} <= set(dci.index)

@@ -7,6 +7,8 @@ import pytest
 from circuit_fixture import write_shards
 
 from icm_utils import reproduce as rp
+from icm_utils.data.datasets import load_dataset
+from icm_utils.data.folder import export_folder
 from icm_utils.model.recipes import recipe_for
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.params import PARAMETERS, TRAIN_FIELDS, check, parse_overrides
@@ -16,10 +18,11 @@ from icm_utils.training.runs import run_dir_for
 def test_every_profile_plans_all_notebooks_with_valid_declared_parameters(tmp_path):
     # circuit: 03-05 on a downloaded folder; official: the trainings of 04 and 05 only; quick:
     # 01-05 (06's five graphs would double its time)
-    only = {"circuit": rp.NOTEBOOKS[2:5], "official": rp.NOTEBOOKS[3:5], "quick": rp.NOTEBOOKS[:5]}
+    only = {"circuit": rp.NOTEBOOKS[2:5], "official": rp.NOTEBOOKS[3:5], "quick": rp.NOTEBOOKS[:5],
+            "own": (rp.NOTEBOOKS[0], *rp.NOTEBOOKS[2:5])}
     for profile in rp.PROFILES:
-        if profile == "circuit":
-            continue  # planned with its folder in test_circuit_profile_plans_with_an_absolute_folder
+        if profile in ("circuit", "own"):
+            continue  # planned with their folders below (test_*_profile_plans_*)
         steps = rp.plan(profile, out=tmp_path)
         assert [n for n, _ in steps] == list(only.get(profile, rp.NOTEBOOKS))
         for name, params in steps:
@@ -107,7 +110,7 @@ def test_set_parsing_is_the_one_key_value_parser():
 # a value each parameter must refuse (TrainConfig's rules for the training parameters)
 BAD = {"DATASET": "mnist", "DATASETS": ["mnist"], "MODEL": "vae9", "MODELS": ["vae9"],
        "GRAPHS": ["cyclic"], "SEED": -1, "SEEDS": [-1], "RECIPE": "fast", "FLOW": "neural",
-       "CIRCUIT_DIR": 3, "CIRCUIT_MODE": "random", "EPOCHS": 0, "N_TRAIN": 0, "RESOLUTION": 100,
+       "DATA_DIR": 3, "CIRCUIT_MODE": "random", "EPOCHS": 0, "N_TRAIN": 0, "RESOLUTION": 100,
        "BATCH_SIZE": 0, "K": 0, "BETA_MAX": -1.0, "HPARAMS": {"widht": 8}, "N_SAMPLES": 0,
        "N_UNITS": 0, "PROBE_EPOCHS": 0, "N_PROBE": 0, "NOISE_STD": -1.0,
        "SCHEDULER": "udp://x", "SYNTH_EPOCHS": 0, "SYNTH_SEEDS": [-1], "RUN_DIR": 3,
@@ -216,33 +219,33 @@ def test_circuit_profile_has_the_official_settings_in_every_notebook():
 
 
 def test_circuit_parameters_need_a_folder_checked_before_anything_runs(tmp_path):
-    with pytest.raises(rp.ParameterError, match=r"CIRCUIT_DIR: dataset='circuit' needs data_dir.*"
+    with pytest.raises(rp.ParameterError, match=r"DATA_DIR: dataset='circuit' needs data_dir.*"
                                                 r"train\*\.npz"):
         check({"DATASET": "circuit"})
-    with pytest.raises(rp.ParameterError, match=r"CIRCUIT_DIR: .*nowhere does not exist.*test\.npz"):
+    with pytest.raises(rp.ParameterError, match=r"DATA_DIR: .*nowhere does not exist.*test\.npz"):
         check({"DATASETS": ["circuit"], "MODELS": ["icm_vae"],
-               "CIRCUIT_DIR": str(tmp_path / "nowhere")})
+               "DATA_DIR": str(tmp_path / "nowhere")})
     write_shards(tmp_path / "shards", n_train=(4,), n_test=4)
-    ok = {"DATASET": "circuit", "MODEL": "icm_vae", "CIRCUIT_DIR": str(tmp_path / "shards"),
+    ok = {"DATASET": "circuit", "MODEL": "icm_vae", "DATA_DIR": str(tmp_path / "shards"),
           "BETA_MAX": 0.05}
     (cfg,) = check(ok)
-    assert (cfg.data_dir, cfg.data_mode, cfg.beta_max) == (ok["CIRCUIT_DIR"], "grid", 0.05)
+    assert (cfg.data_dir, cfg.data_mode, cfg.beta_max) == (ok["DATA_DIR"], "grid", 0.05)
     with pytest.raises(rp.ParameterError, match="CIRCUIT_MODE='random' must be one of"):
         check({**ok, "CIRCUIT_MODE": "random"})
     with pytest.raises(rp.ParameterError, match="BETA_MAX=-1 must be a finite number"):
         check({**ok, "BETA_MAX": -1})
-    assert check({"DATASETS": ["pendulum"], "MODELS": ["icm_vae"], "CIRCUIT_DIR": None})
+    assert check({"DATASETS": ["pendulum"], "MODELS": ["icm_vae"], "DATA_DIR": None})
 
 
 def test_circuit_profile_plans_with_an_absolute_folder(tmp_path, monkeypatch):
-    if "CIRCUIT_DIR" not in rp.declared_parameters("03_training"):
-        pytest.skip("notebooks 03-05 do not declare CIRCUIT_DIR yet (docs/circuit.md)")
+    if "DATA_DIR" not in rp.declared_parameters("03_training"):
+        pytest.skip("notebooks 03-05 do not declare DATA_DIR yet (docs/circuit.md)")
     write_shards(tmp_path / "shards", n_train=(4,), n_test=4)
     monkeypatch.chdir(tmp_path)
-    steps = rp.plan("circuit", {"CIRCUIT_DIR": "shards"}, out=tmp_path / "out")
+    steps = rp.plan("circuit", {"DATA_DIR": "shards"}, out=tmp_path / "out")
     assert [n for n, _ in steps] == CIRCUIT_NOTEBOOKS
-    assert {p["CIRCUIT_DIR"] for _, p in steps} == {str(tmp_path / "shards")}
-    with pytest.raises(rp.ParameterError, match="CIRCUIT_DIR"):
+    assert {p["DATA_DIR"] for _, p in steps} == {str(tmp_path / "shards")}
+    with pytest.raises(rp.ParameterError, match="DATA_DIR"):
         rp.plan("circuit")
 
 
@@ -291,3 +294,35 @@ def test_the_main_job_ends_with_the_line_that_opens_the_explorer(monkeypatch, tm
     assert lines[-3].startswith(f"[reproduce] run folder: {out}")
     assert lines[-1].strip() == (f"from icm_utils.explore.pretrained import run_explorer; "
                                  f"run_explorer({str(out)!r}, 'pendulum', seed=0)")
+
+
+# ---------------------------------------------------------------- your own data
+def test_own_profile_needs_a_folder_and_plans_with_it_made_absolute(tmp_path, monkeypatch):
+    with pytest.raises(rp.ParameterError, match="DATA_DIR: dataset='own' needs data_dir"):
+        rp.plan("own")
+    export_folder(load_dataset("pendulum", "random", resolution=32, n=20, cache=False),
+                  tmp_path / "mine")
+    monkeypatch.chdir(tmp_path)
+    steps = dict(rp.plan("own", {"DATA_DIR": "mine"}, out=tmp_path / "out"))
+    assert list(steps) == ["01_data", "03_training", "04_identifiability", "05_counterfactuals"]
+    assert {p["DATA_DIR"] for p in steps.values()} == {str(tmp_path / "mine")}
+    assert steps["05_counterfactuals"]["DATASET"] == "own"
+
+
+def test_the_series_runs_on_a_folder_of_your_own(tmp_path, capfd):
+    """01, 03 and 05 executed on a small exported folder: the data shown, both models trained,
+    and counterfactuals scored with what the graph tells, without a simulator (04's scores on a
+    folder: tests/test_own_data.py)."""
+    export_folder(load_dataset("pendulum", "random", resolution=32, n=120, cache=False),
+                  tmp_path / "mine")
+    small = {"DATA_DIR": str(tmp_path / "mine"), "EPOCHS": 1, "N_TRAIN": 64, "RESOLUTION": 32,
+             "N_UNITS": 8, "PROBE_EPOCHS": 1, "N_PROBE": 64}
+    out = rp.run("own", out=tmp_path / "run", overrides=small,
+                 only=["01_data", "03_training", "05_counterfactuals"])
+    res = out / "results"
+    summary = pd.read_csv(res / "counterfactual_summary_own.csv")
+    assert set(summary["model"]) == {"icm_vae", "causal_vae", "control:do_nothing"}
+    assert summary["descendant"].isna().all()  # not known without a simulator: not scored
+    assert summary["intervened"].notna().all() and summary["non-descendant"].notna().all()
+    assert (out / "figures" / "01_own_data.png").exists()
+    assert "no explorer for" in capfd.readouterr().out  # no true panel without a simulator

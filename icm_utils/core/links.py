@@ -27,7 +27,7 @@ _HTML_LINK = re.compile(r"""\b(?:src|href)\s*=\s*(?P<q>["'])(?P<target>[^"']*)(?
 _BACKTICKED = re.compile(r"(?<!`)`(?P<token>[^`\s]+)`(?!`)")
 _FENCE = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.MULTILINE | re.DOTALL)
 _PLACEHOLDER = ("<", ">", "*", "{", "}", "...")
-_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*")  # RUN_DIR, CIRCUIT_DIR: names, not folders
+_VARIABLE = re.compile(r"[A-Z][A-Z0-9_]*")  # RUN_DIR, DATA_DIR: names, not folders
 
 
 def _is_external(target: str) -> bool:

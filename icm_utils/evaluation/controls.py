@@ -177,9 +177,10 @@ def counterfactual_controls(cfset, probe, label_std, graph, scm=None) -> pd.Data
     noise not recovered), i.e. what an intervention gives where a counterfactual is asked."""
     do_nothing = [cfset.factual_images(t) for t in range(len(cfset.targets))]
     rows = [score_counterfactual_images(do_nothing, cfset, probe, label_std, graph,
-                                        label(DO_NOTHING)),
-            score_counterfactual_images(cfset.cf_images, cfset, probe, label_std, graph,
-                                        label(SIMULATOR))]
+                                        label(DO_NOTHING))]
+    if cfset.has_true_images:  # the truth itself, read by the probe
+        rows.append(score_counterfactual_images(cfset.cf_images, cfset, probe, label_std, graph,
+                                                label(SIMULATOR)))
     if scm is not None and scm.noise_std > 0 and scm.mechanism_noise:
         exo = np.array(cfset.exogenous, dtype=np.float64)
         exo[:, [scm.exogenous_names.index(e) for e in scm.mechanism_noise]] = 0.0
@@ -204,7 +205,10 @@ def counterfactual_gaps(summary: pd.DataFrame, min_gap: float = MIN_GAP) -> pd.D
 def robustness_controls(cfset, graph, k: int, kinds: Sequence[str] = (ORACLE, *NULLS),
                         seeds: Sequence[int] = SEEDS) -> pd.DataFrame:
     """(model, seed, robustness) of control codes of the factual and true counterfactual
-    labels, through the same ``counterfactual.movement_from_codes`` as models' encodings."""
+    labels, through the same ``counterfactual.movement_from_codes`` as models' encodings (none
+    where the true counterfactual labels are not all known)."""
+    if any(np.isnan(lab).any() for lab in cfset.cf_labels):
+        return pd.DataFrame(columns=["model", "seed", "robustness"])
     allowed = allowed_movement(graph)
     rows = []
     for kind in kinds:

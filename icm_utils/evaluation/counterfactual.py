@@ -34,10 +34,15 @@ class CounterfactualSet:
     labels: np.ndarray          # (U,n) factual labels
     exogenous: np.ndarray       # (U,e); (U,0) for data without a simulator
     targets: list[tuple[str, float]]          # (variable, value; for pairs the mean value)
-    cf_images: list[np.ndarray]               # per target: (U_t,H,W,3)
-    cf_labels: list[np.ndarray]               # per target: (U_t,n)
+    cf_images: list[np.ndarray | None]        # per target: (U_t,H,W,3); None: not known
+    cf_labels: list[np.ndarray]               # per target: (U_t,n); NaN where not known
     units: list[np.ndarray] | None = None     # per target: its factual units (None: all U)
     values: list[np.ndarray] | None = None    # per target: the value set on each (None: one)
+
+    @property
+    def has_true_images(self) -> bool:
+        """Whether the true counterfactual images are known (a simulator or recorded pairs)."""
+        return all(i is not None for i in self.cf_images)
 
     def unit_index(self, t: int) -> np.ndarray:
         """The factual units of target ``t`` (indices into ``images``)."""
@@ -54,7 +59,8 @@ class CounterfactualSet:
         """The first ``n`` units of every target (a cheaper set for slower scores)."""
         if self.units is None:
             return CounterfactualSet(self.images[:n], self.labels[:n], self.exogenous[:n],
-                                     self.targets, [i[:n] for i in self.cf_images],
+                                     self.targets,
+                                     [None if i is None else i[:n] for i in self.cf_images],
                                      [lab[:n] for lab in self.cf_labels])
         keep = [u[:n] for u in self.units]
         used = np.unique(np.concatenate(keep))
@@ -109,14 +115,41 @@ def pairs_set(pairs: CircuitPairs) -> CounterfactualSet:
                              targets, cf_i, cf_l, units, values)
 
 
+def known_truth_set(dataset, n_units: int = 100, quantiles=(0.1, 0.5, 0.9), seed: int = 0
+                    ) -> CounterfactualSet:
+    """For data without a simulator or recorded interventions (a user's folder): held-out units
+    and the interventions of ``make_counterfactual_set``, with only what the graph tells of the
+    truth: the intervened variable takes the value set, every non-descendant keeps its factual
+    value; the descendants' values (NaN) and the true images (None) are not known."""
+    if n_units <= 0:
+        raise ValueError(f"n_units must be positive, got {n_units}")
+    rng = np.random.default_rng(seed)
+    test = np.asarray(dataset.test_idx)
+    idx = np.sort(rng.choice(test, min(n_units, len(test)), replace=False))
+    vals = intervention_values(dataset.labels[dataset.train_idx], quantiles)
+    targets, cf_l = [], []
+    for j, name in enumerate(dataset.graph.names):
+        for v in vals[:, j]:
+            lab = dataset.labels[idx].astype(np.float64)
+            lab[:, j] = v
+            lab[:, sorted(dataset.graph.descendants(j))] = np.nan
+            targets.append((name, float(v)))
+            cf_l.append(lab)
+    return CounterfactualSet(dataset.images[idx], dataset.labels[idx], dataset.exogenous[idx],
+                             targets, [None] * len(targets), cf_l)
+
+
 def counterfactual_set(dataset, n_units: int = 100, seed: int = 0) -> CounterfactualSet:
     """The held-out counterfactuals every model is scored on: rendered by the dataset's
-    simulator (``make_counterfactual_set``: ``n_units`` test units x 12 interventions), or, for
+    simulator (``make_counterfactual_set``: ``n_units`` test units x 12 interventions); for
     downloaded data with recorded interventions (CausalCircuit), its test pairs, at most
-    ``n_units`` per intervened variable."""
+    ``n_units`` per intervened variable; for other data (a user's folder), what the graph tells
+    without a simulator (``known_truth_set``)."""
     if dataset.has_simulator:
         return make_counterfactual_set(dataset, n_units=n_units, seed=seed)
-    return pairs_set(load_pairs(dataset, "test", n_per_variable=n_units, seed=seed))
+    if dataset.manifest.get("dataset") == "circuit":
+        return pairs_set(load_pairs(dataset, "test", n_per_variable=n_units, seed=seed))
+    return known_truth_set(dataset, n_units=n_units, seed=seed)
 
 
 @torch.no_grad()
@@ -160,14 +193,32 @@ def score_counterfactual_images(images, cfset: CounterfactualSet, probe: Probe,
         on = intervened_on(graph, name)
         if isinstance(x_cf, np.ndarray):
             x_cf = float_images(x_cf)
-        true = float_images(true_img)
-        img_mse = float(((x_cf - true) ** 2).mean())
+        img_mse = (float("nan") if true_img is None  # no true image: not scored
+                   else float(((x_cf - float_images(true_img)) ** 2).mean()))
         read = probe.predict(x_cf)
-        err = np.abs(read - true_lab) / label_std
+        err = np.abs(read - true_lab) / label_std  # NaN where the true value is not known
         for i, var in enumerate(graph.names):
             rows.append({"model": model_name, "seed": seed, "target": name, "value": value,
                          "intervened_on": on, "variable": var, "role": role[i],
                          "factor_error": float(err[:, i].mean()), "image_mse": img_mse})
+    return pd.DataFrame(rows)
+
+
+@torch.no_grad()
+def probe_shift(model, cfset: CounterfactualSet, probe: Probe, label_std, graph,
+                model_name: str = "", seed: int = 0) -> pd.DataFrame:
+    """How far each variable, read by the probe, moves from the factual image to the model's
+    counterfactual (mean |change| / std), per target and role: what a model does to the
+    descendants where their true values are not known (shown, not scored)."""
+    rows = []
+    for t, (name, value) in enumerate(cfset.targets):
+        x0 = cfset.factual_images(t)
+        x_cf = model_counterfactuals(model, x0, {name: cfset.do_value(t)})[0]
+        shift = np.abs(probe.predict(x_cf) - probe.predict(x0)) / np.asarray(label_std)
+        role = roles(graph, graph.index(name))
+        rows += [{"model": model_name, "seed": seed, "target": name, "value": value,
+                  "variable": var, "role": role[i], "probe_shift": float(shift[:, i].mean())}
+                 for i, var in enumerate(graph.names)]
     return pd.DataFrame(rows)
 
 
@@ -188,7 +239,8 @@ def role_summary(df: pd.DataFrame, by_target: bool = False) -> pd.DataFrame:
         raise ValueError("these scores have no 'intervened_on' column; re-score them")
     per_seed = df.groupby([*keys, "role"], as_index=False)["factor_error"].mean()
     img = df.groupby(keys, as_index=False)["image_mse"].mean()
-    out = per_seed.pivot_table(index=keys, columns="role", values="factor_error")
+    # dropna=False: a role whose errors are all unknown (NaN) keeps its column
+    out = per_seed.pivot_table(index=keys, columns="role", values="factor_error", dropna=False)
     out = out.reset_index().merge(img, on=keys)
     out.columns.name = None
     return out
@@ -267,6 +319,9 @@ def block_movement(model, cfset: CounterfactualSet, batch_size: int = 256) -> np
     """M[i, j]: mean |change| of the learned block matched to factor i (in units of its spread)
     when the simulator intervenes on variable j, from encoding the factual and the TRUE
     counterfactual images. The true graph allows movement only where i is j or descends from j."""
+    if not cfset.has_true_images:
+        raise ValueError("block movement encodes the true counterfactual images, which these "
+                         "data do not hold (no simulator, no recorded interventions)")
     z0 = encode_images(model, cfset.images, batch_size)            # (U,n,k)
     z1s = [encode_images(model, img, batch_size) for img in cfset.cf_images]
     return movement_from_codes(z0, z1s, cfset, model.graph)

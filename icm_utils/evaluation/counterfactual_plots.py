@@ -6,10 +6,18 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 
 from icm_utils.data.images import float_images
-from icm_utils.evaluation.counterfactual import CounterfactualSet, model_counterfactuals
+from icm_utils.evaluation.controls import robustness_controls
+from icm_utils.evaluation.counterfactual import (
+    CounterfactualSet,
+    allowed_movement,
+    block_movement,
+    model_counterfactuals,
+    robustness_score,
+)
 from icm_utils.evaluation.probe import do_bounds
 
 
@@ -17,7 +25,8 @@ from icm_utils.evaluation.probe import do_bounds
 def intervention_grid(model, dataset, unit: int, n_values: int = 5, quantiles=(0.05, 0.95)):
     """For one held-out unit: rows = variables, columns = values spanning the training range.
 
-    Returns (model_images (n, n_values, H, W, 3) float, true_images (same, uint8), values (n, n_values)).
+    Returns (model_images (n, n_values, H, W, 3) float, true_images (same, uint8; None without a
+    simulator), values (n, n_values)).
     """
     i = int(np.asarray(dataset.test_idx)[unit])
     lo, hi = do_bounds(dataset, *np.quantile(dataset.labels[dataset.train_idx], quantiles, axis=0))
@@ -30,17 +39,21 @@ def intervention_grid(model, dataset, unit: int, n_values: int = 5, quantiles=(0
         for v in values[j]:
             x_cf, _ = model.counterfactual(x, {name: float(v)}, units="label")
             m.append(x_cf[0].permute(1, 2, 0).numpy())
-            t.append(dataset.scm.counterfactual(dataset.exogenous[i:i + 1], {name: float(v)},
-                                                resolution=res).images[0])
+            if dataset.has_simulator:
+                t.append(dataset.scm.counterfactual(dataset.exogenous[i:i + 1],
+                                                    {name: float(v)}, resolution=res).images[0])
         model_rows.append(m)
         true_rows.append(t)
-    return np.array(model_rows), np.array(true_rows), values
+    return np.array(model_rows), np.array(true_rows) if dataset.has_simulator else None, values
 
 
 def plot_intervention_grid(model_images, true_images, values, names, title="", units=None):
-    """Model counterfactuals above the simulator's, one block per intervened variable."""
-    return plot_intervention_grids({"model": model_images, "simulator": true_images}, values,
-                                   names, title=title, units=units)
+    """Model counterfactuals above the simulator's (where there is one), one block per
+    intervened variable."""
+    panels = {"model": model_images}
+    if true_images is not None:
+        panels["simulator"] = true_images
+    return plot_intervention_grids(panels, values, names, title=title, units=units)
 
 
 def plot_intervention_grids(panels: dict, values, names, title: str = "", units=None):
@@ -100,8 +113,9 @@ def plot_examples(model, cfset: CounterfactualSet, per_target: int = 2, title: s
 
 def intervention_figure(model, dataset, cfset: CounterfactualSet, title: str = "", unit: int = 0):
     """The picture of a model's counterfactuals: an intervention grid beside the simulator where
-    the dataset has one, else examples of the set's recorded pairs."""
-    if dataset.has_simulator:
+    the dataset has one, examples of the set's recorded pairs where it has those, else the
+    model's grid alone."""
+    if dataset.has_simulator or not cfset.has_true_images:
         model_imgs, true_imgs, values = intervention_grid(model, dataset, unit=unit)
         return plot_intervention_grid(model_imgs, true_imgs, values, dataset.graph.names,
                                       title=title, units=dataset.scm.units)
@@ -140,3 +154,31 @@ def plot_block_movement(movements: Mapping[str, np.ndarray], allowed: np.ndarray
     if note:
         fig.suptitle(note, fontsize=9)
     return fig
+
+
+def movement_report(models: Mapping, cfset: CounterfactualSet, graph, names: Sequence[str],
+                    seeds: Sequence[int]):
+    """Interventional robustness of every model (``models``: {(name, seed): model}) beside the
+    control codes', and the heatmaps of its block movement averaged over ``seeds``: (table,
+    figure). Without the true counterfactual images there is nothing to encode: an empty table
+    and a figure that says so."""
+    cols = ["model", "seed", "robustness"]
+    if not cfset.has_true_images:
+        fig, ax = plt.subplots(figsize=(6, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "block movement encodes the true counterfactual images, which these "
+                "data do not hold", ha="center", va="center", fontsize=9, wrap=True)
+        return pd.DataFrame(columns=cols), fig
+    allowed = allowed_movement(graph)
+    movement, rows = {}, []
+    for name in names:
+        per_seed = [block_movement(models[(name, s)], cfset) for s in seeds]
+        rows += [{"model": name, "seed": s, "robustness": robustness_score(mv, allowed)}
+                 for s, mv in zip(seeds, per_seed)]
+        movement[name] = np.mean(per_seed, axis=0)
+    fig = plot_block_movement(movement, allowed, graph.names,
+                              note=f"block movement, mean over seeds {list(seeds)}")
+    k = models[(names[0], seeds[0])].k
+    table = pd.concat([pd.DataFrame(rows, columns=cols),
+                       robustness_controls(cfset, graph, k)], ignore_index=True)
+    return table, fig

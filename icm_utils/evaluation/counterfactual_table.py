@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from icm_utils.evaluation.controls import (
@@ -21,6 +22,7 @@ from icm_utils.evaluation.counterfactual import (
     CounterfactualSet,
     evaluate_counterfactuals,
     intervened_on,
+    probe_shift,
     soundness,
 )
 from icm_utils.evaluation.probe import Probe
@@ -47,6 +49,19 @@ def score_counterfactuals(models: Models, cfset: CounterfactualSet, probe: Probe
     return pd.concat(rows, ignore_index=True)
 
 
+def descendant_shift(models: Models, cfset: CounterfactualSet, probe: Probe, label_std,
+                     graph) -> pd.DataFrame:
+    """Where the descendants' true values are not known (``cfset.cf_labels`` NaN there): how far
+    every model moves each variable, read by the probe (``counterfactual.probe_shift``), mean by
+    model and role; shown beside the scores, not scored. Empty where the truth is known (the
+    descendants are scored against it)."""
+    if not any(np.isnan(lab).any() for lab in cfset.cf_labels):
+        return pd.DataFrame(columns=["model", *COUNTERFACTUAL_ROLES])
+    rows = pd.concat([probe_shift(m, cfset, probe, label_std, graph, name, seed)
+                      for name, seed, m in _runs(models)], ignore_index=True)
+    return rows.pivot_table(index="model", columns="role", values="probe_shift").reset_index()
+
+
 def score_soundness(models: Models, cfset: CounterfactualSet, graph,
                     n_units: int | None = None) -> pd.DataFrame:
     """``counterfactual.soundness`` rows of every model (composition, reversibility: image MSE to
@@ -56,7 +71,7 @@ def score_soundness(models: Models, cfset: CounterfactualSet, graph,
     ``n_units``: score the first units only (each unit costs 7 passes per target)."""
     cfset = cfset.head(n_units) if n_units else cfset
     rows = [soundness(m, cfset, name, seed, graph=graph) for name, seed, m in _runs(models)]
-    for kind in (DO_NOTHING, SIMULATOR):
+    for kind in (DO_NOTHING, SIMULATOR) if cfset.has_true_images else (DO_NOTHING,):
         rows.append(pd.DataFrame([
             {"model": label(kind), "seed": 0, "target": t, "value": v,
              "intervened_on": intervened_on(graph, t), **dict.fromkeys(SOUNDNESS_COLUMNS, 0.0)}

@@ -7,6 +7,7 @@ on that alone may read the child off its parents' parts of the image.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,9 @@ def interventional_images(dataset, n_per_variable: int, seed: int = 0
     if n_per_variable <= 0:
         raise ValueError(f"n_per_variable must be positive, got {n_per_variable}")
     if not dataset.has_simulator:  # downloaded data: the recorded post-intervention images
+        if not has_interventions(dataset):
+            raise ValueError(f"{dataset.scm.name} holds no interventions: no simulator renders "
+                             "them and no recorded pairs show them")
         pairs = load_pairs(dataset, "train", n_per_variable=n_per_variable, seed=seed)
         return pairs.post_images, pairs.post_labels
     rng = np.random.default_rng(seed)
@@ -102,14 +106,27 @@ def interventional_images(dataset, n_per_variable: int, seed: int = 0
     return np.concatenate(images), np.concatenate(labels)
 
 
+def has_interventions(dataset) -> bool:
+    """Whether interventional images exist for the dataset: its simulator renders them, or its
+    files record intervention pairs (CausalCircuit); a user's folder has neither."""
+    return dataset.has_simulator or dataset.manifest.get("dataset") == "circuit"
+
+
 def fit_probe(dataset, n_observational: int | None = None, interventional: float = 1.0,
               epochs: int = 10, seed: int = 0, progress: bool = False) -> Probe:
     """The probe every counterfactual is read by: trained on ``n_observational`` training
     images (None: all) plus ``interventional`` times as many single-variable interventional
-    images (``interventional_images``), so it reads each factor from its own part."""
+    images (``interventional_images``), so it reads each factor from its own part. Data without
+    interventions (a user's folder) give observational images only, and a warning: the probe
+    may then read a child off its parents' part of the image."""
     tr = np.asarray(dataset.train_idx)
     idx = tr if n_observational is None else tr[:n_observational]
     images, labels = dataset.images[idx], dataset.labels[idx]
+    if interventional and not has_interventions(dataset):
+        warnings.warn(f"{dataset.scm.name} holds no interventional images: the probe learns "
+                      "from observational images only, and may read a child off its parents",
+                      RuntimeWarning, stacklevel=2)
+        interventional = 0.0
     n_int = int(round(interventional * len(idx) / dataset.graph.n))
     if n_int > 0:
         xi, ui = interventional_images(dataset, n_int, seed)

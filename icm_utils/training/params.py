@@ -42,7 +42,7 @@ AXES = {"DATASET": "dataset", "DATASETS": "dataset", "MODEL": "model", "MODELS":
 # TrainConfig field -> the parameters that may have set it (messages name the one present)
 _FIELD_PARAMS = {"dataset": ("DATASET", "DATASETS"), "model": ("MODEL", "MODELS", "FLOW"),
                  "graph": ("GRAPHS",), "seed": ("SEEDS", "SEED"), "recipe": ("RECIPE",),
-                 "data_dir": ("CIRCUIT_DIR",), "data_mode": ("CIRCUIT_MODE",),
+                 "data_dir": ("DATA_DIR",), "data_mode": ("CIRCUIT_MODE",),
                  "hparams": ("HPARAMS", "RECIPE"),
                  **{f: (p,) for p, f in TRAIN_FIELDS.items()}}
 FLOWS = {"affine": "icm_vae", "spline": "icm_vae_spline"}  # notebook 02's FLOW -> its model
@@ -118,7 +118,7 @@ SETTINGS: dict[str, Callable[[object], str | None]] = {
     "DATASETS": _list_of(), "MODEL": lambda v: None if isinstance(v, str) else "must be a name",
     "MODELS": _list_of(), "GRAPHS": _list_of(), "SEED": _nonneg_int,
     "SEEDS": _list_of(_nonneg_int), "RECIPE": _recipe, "FLOW": _one_of(FLOWS),
-    "CIRCUIT_DIR": _folder, "CIRCUIT_MODE": _one_of(CIRCUIT_MODES),
+    "DATA_DIR": _folder, "CIRCUIT_MODE": _one_of(CIRCUIT_MODES),
     "EPOCHS": _positive_int, "N_TRAIN": _optional_positive_int, "RESOLUTION": _positive_int,
     "BATCH_SIZE": _positive_int, "K": _positive_int,
     "BETA_MAX": lambda v: None if v is None else _nonneg_number(v),
@@ -142,7 +142,7 @@ def _axis(p: Mapping, *names: str) -> list | None:
 def _fields(p: Mapping, dataset: str | None) -> dict:
     out = {f: p[name] for name, f in TRAIN_FIELDS.items() if name in p}
     if dataset is not None:
-        out.update(dataset_fields(dataset, p.get("CIRCUIT_DIR"), p.get("CIRCUIT_MODE", "grid")))
+        out.update(dataset_fields(dataset, p.get("DATA_DIR"), p.get("CIRCUIT_MODE", "grid")))
     return out
 
 

@@ -40,7 +40,7 @@ def test_an_exported_dataset_reads_back_as_the_same_arrays_graph_and_split(pendu
     assert ds.manifest["split"] == "the labels' split column" and not ds.has_simulator
     assert ds.scm.units["pendulum_angle"] == "deg"
     with pytest.raises(AttributeError, match="is data, not a simulator"):
-        ds.scm.counterfactual
+        ds.scm.counterfactual(ds.exogenous, {})
     assert _listing(exported) == before  # nothing is written into the user's folder
     again = fd.load_folder(exported, resolution=RES, cache_dir=tmp_path / "cache")
     np.testing.assert_array_equal(again.images, ds.images)  # read back from the cache
