@@ -325,4 +325,7 @@ def test_the_series_runs_on_a_folder_of_your_own(tmp_path, capfd):
     assert summary["descendant"].isna().all()  # not known without a simulator: not scored
     assert summary["intervened"].notna().all() and summary["non-descendant"].notna().all()
     assert (out / "figures" / "01_own_data.png").exists()
-    assert "no explorer for" in capfd.readouterr().out  # no true panel without a simulator
+    # the explorer opens the model trained on the folder, its true panel absent and saying why
+    nb = json.loads((out / "05_counterfactuals.ipynb").read_text())
+    shown = json.dumps(nb["cells"][-1]["outputs"])
+    assert "do(pendulum_angle = " in shown and "deg" in shown

@@ -146,7 +146,10 @@ def load_circuit_dataset(folder: str | Path, resolution: int = 64, mode: str = "
                 "n_train": n_train, "n_test": n - n_train}
     return ImageDataset(arrays["images"], arrays["labels"], np.zeros((n, 0)),
                         np.arange(n_train), np.arange(n_train, n),
-                        NoSimulator("CausalCircuit", hint=PAIRS_HINT),
+                        NoSimulator("CausalCircuit", label_range={
+                            v: (float(lo), float(hi)) for v, lo, hi in zip(
+                                CIRCUIT_GRAPH.names, arrays["labels"].min(0),
+                                arrays["labels"].max(0))}, hint=PAIRS_HINT),
                         CIRCUIT_GRAPH, manifest)
 
 

@@ -131,16 +131,16 @@ def explorer(name: str = "pendulum", seed: int = 0, root: Path | str = PRETRAINE
 
 
 def notebook_explorer(dataset, model=None, probe=None, seed: int = 0):
-    """Notebook 05's explorer: on ``model`` (read by ``probe``), or on the shipped checkpoint of
-    the dataset when no model is given; None, saying why, for data without a simulator (its
-    "true counterfactual" panel needs one)."""
-    if not dataset.has_simulator:
-        print(f"no explorer for {dataset.manifest.get('dataset', 'these data')}: without a "
-              "simulator there is no true counterfactual to show beside the model's")
+    """Notebook 05's explorer: on ``model`` (read by ``probe``; for data without a simulator its
+    "true counterfactual" panel says why it is absent), or, when no model is given, on the
+    shipped checkpoint of the dataset; None, saying why, where none is shipped."""
+    if model is not None:
+        return InterventionExplorer(model, dataset, probe=probe, seed=seed)
+    if dataset.scm.name not in DEFAULT_SHIPPED:
+        print(f"no explorer: no model given and no shipped checkpoint for "
+              f"{dataset.scm.name} (train one: RUN_DIR)")
         return None
-    if model is None:
-        return explorer(DEFAULT_SHIPPED[dataset.scm.name], seed=seed)
-    return InterventionExplorer(model, dataset, probe=probe, seed=seed)
+    return explorer(DEFAULT_SHIPPED[dataset.scm.name], seed=seed)
 
 
 def run_explorer(run_dir: Path | str, dataset: str = "pendulum", model: str = "icm_vae",

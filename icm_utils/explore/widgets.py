@@ -18,6 +18,13 @@ from PIL import Image
 from icm_utils.data.images import float_images
 from icm_utils.evaluation.counterfactual import roles
 
+NO_TRUTH = "not known: no simulator renders these data under do()"
+
+
+def _number(v: float) -> str:
+    """A table cell: two decimals, or "?" for a value the data cannot tell."""
+    return "?" if np.isnan(v) else f"{v:.2f}"
+
 
 def _png(img: np.ndarray, scale: int = 2) -> bytes:
     if img.dtype != np.uint8:
@@ -53,6 +60,9 @@ class InterventionExplorer:
     def __init__(self, model, dataset, probe=None, seed: int = 0):
         self.model, self.ds, self.probe = model.eval(), dataset, probe
         self.scm, self.graph = dataset.scm, dataset.graph
+        # without a simulator (a user's folder, downloaded data) no true counterfactual is drawn:
+        # its panel says why, and the table shows only what the graph tells of the truth
+        self.simulated = dataset.has_simulator
         self.rng = np.random.default_rng(seed)
         self.res = dataset.images.shape[1]
         self.test_idx = np.asarray(dataset.test_idx)
@@ -75,8 +85,13 @@ class InterventionExplorer:
                             continuous_update=False)
         self.message = W.HTML()
         # a fixed size, so the four panels line up whatever the resolution
-        self.panels = {k: W.Image(format="png", width=144, height=144) for k in
-                       ("factual", "reconstruction", "model counterfactual", "true counterfactual")}
+        shown = ("factual", "reconstruction", "model counterfactual") + (
+            ("true counterfactual",) if self.simulated else ())
+        self.panels = {k: W.Image(format="png", width=144, height=144) for k in shown}
+        self.no_truth = W.HTML(f"<center>true counterfactual<br><i>{NO_TRUTH}</i></center>",
+                               layout=W.Layout(width="150px"))
+        self.no_truth.add_class("icm-explorer-no-truth")
+        self.draw_button.disabled = not self.simulated
         self.table = W.HTML()
         # CSS classes: style hooks, and what the browser test finds the controls by
         for name, w in [("unit", self.unit_slider), ("draw", self.draw_button),
@@ -161,11 +176,17 @@ class InterventionExplorer:
         x = float_images(img[None])
         rec = self.model.reconstruct(x)
         x_cf, _ = self.model.counterfactual(x, {variable: value}, units="label")
-        true = self.scm.counterfactual(exo[None], {variable: value}, resolution=self.res)
         out = {"factual": img, "reconstruction": rec[0].permute(1, 2, 0).numpy(),
-               "model counterfactual": x_cf[0].permute(1, 2, 0).numpy(),
-               "true counterfactual": true.images[0], "factual_labels": lab,
-               "true_cf_labels": true.labels[0]}
+               "model counterfactual": x_cf[0].permute(1, 2, 0).numpy(), "factual_labels": lab}
+        if self.simulated:
+            true = self.scm.counterfactual(exo[None], {variable: value}, resolution=self.res)
+            out.update({"true counterfactual": true.images[0], "true_cf_labels": true.labels[0]})
+        else:  # what the graph tells: the value set, non-descendants as they were, the rest unknown
+            j = self.graph.index(variable)
+            known = np.asarray(lab, dtype=np.float64).copy()
+            known[j] = value
+            known[sorted(self.graph.descendants(j))] = np.nan
+            out["true_cf_labels"] = known
         if self.probe is not None:
             out["model_cf_labels"] = self.probe.predict(x_cf)[0]
         return out
@@ -188,8 +209,8 @@ class InterventionExplorer:
         rows = ["<tr><th>variable</th><th>role</th><th>factual</th><th>true cf</th>"
                 + ("<th>model cf (probe)</th>" if "model_cf_labels" in self.state else "") + "</tr>"]
         for i, n in enumerate(self.graph.names):
-            cells = [n, role[i],
-                     f"{self.state['factual_labels'][i]:.2f}", f"{self.state['true_cf_labels'][i]:.2f}"]
+            cells = [n, role[i], f"{self.state['factual_labels'][i]:.2f}",
+                     _number(self.state['true_cf_labels'][i])]
             if "model_cf_labels" in self.state:
                 cells.append(f"{self.state['model_cf_labels'][i]:.2f}")
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
@@ -199,7 +220,7 @@ class InterventionExplorer:
         """The explorer's widget tree (built once, so every display shows the same one)."""
         if self._box is None:
             panels = [W.VBox([W.HTML(f"<center>{k}</center>", layout=W.Layout(width="150px")), w])
-                      for k, w in self.panels.items()]
+                      for k, w in self.panels.items()] + ([] if self.simulated else [self.no_truth])
             controls = W.HBox([self.unit_slider, self.draw_button])
             self._box = W.VBox([controls, W.HBox([self.variable, self.value, self.value_unit,
                                                   self.typed]),
@@ -225,7 +246,7 @@ class InterventionExplorer:
         lines = [f"do({self.variable.value} = {float(self.value.value):.2f}{units})",
                  f"{'variable':<16}" + "".join(f" {heads[c]:>9}" for c in cols)]
         for i, n in enumerate(self.graph.names):
-            row = f"{n:<16}" + "".join(f" {self.state[c][i]:>9.2f}" for c in cols)
+            row = f"{n:<16}" + "".join(f" {_number(self.state[c][i]):>9}" for c in cols)
             lines.append(row + ("  <- intervened" if i == j else ""))
         fig.text(0.02, 0.02, "\n".join(lines), family="monospace", fontsize=8, va="bottom")
         fig.subplots_adjust(left=0.01, right=0.99, top=0.9, bottom=0.42, wspace=0.05)

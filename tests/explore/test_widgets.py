@@ -1,9 +1,11 @@
 import base64
+import re
 
 import numpy as np
 import pytest
 
 from icm_utils.data.datasets import load_dataset
+from icm_utils.data.folder import export_folder, load_folder
 from icm_utils.explore import widgets as widgets_mod
 from icm_utils.explore.widgets import InterventionExplorer
 from icm_utils.model.models import build_model
@@ -138,3 +140,21 @@ def test_display_shows_the_live_widget_then_a_static_snapshot_that_follows_the_s
     ex.set_value("abc")  # refused: the state, and so the snapshot, is unchanged
     assert len(updates) == n
     ex._snapshot = None  # leave the shared fixture as it was (not displayed)
+
+
+def test_without_a_simulator_the_true_panel_says_why_and_the_table_what_the_graph_tells(
+        tmp_path):
+    src = load_dataset("pendulum", "random", resolution=32, n=30, cache=False)
+    own = load_folder(export_folder(src, tmp_path / "mine"), resolution=32, cache=False)
+    model = build_model("icm_vae", own.graph, 32, label_mean=own.label_stats()[0],
+                        label_std=own.label_stats()[1])
+    ex = InterventionExplorer(model, own, seed=0)
+    assert "true counterfactual" not in ex.panels and ex.draw_button.disabled
+    assert "not known: no simulator renders these data" in ex.no_truth.value
+    ex.set_value(10.0)  # do(pendulum_angle = 10)
+    rows = {r[0]: r for r in re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>"
+                                        r"<td>(.*?)</td>", ex.table.value)}
+    assert rows["pendulum_angle"][3] == "10.00"  # the value set
+    assert rows["shadow_length"][3] == "?"  # a descendant: not known
+    assert rows["light_position"][3] == rows["light_position"][2]  # as it was
+    assert ex.snapshot_png()[:4] == b"\x89PNG"
