@@ -360,8 +360,12 @@ def support_ladder_table(folder: Path | str, dataset: str) -> str:
                      _cell(caused["non-descendant"]), _cell(caused["image_mse"], digits=3)]
             lines.append("| " + " | ".join(cells) + " |")
     s = study_settings(folder)
+    health = _dataset_rows(folder / "training_health.csv", dataset, "training runs")
+    epochs = health.groupby("model")["epochs"].first()
+    other = ", ".join(f"{m}: {e}" for m, e in epochs.items() if e != epochs.min())
     lines.append(f"\n*{dataset}, ICM-VAE under {s['recipe']}, {s['resolution']} px, "
-                 f"{s['epochs']} epochs, seeds {_seeds(scores['seed'])}; noise in label units on "
+                 f"{epochs.min()} epochs{f' ({other})' if other else ''}, seeds "
+                 f"{_seeds(scores['seed'])}; noise in label units on "
                  f"each caused variable (share: over their noiseless spread); level 0 is the "
                  f"peers' grid, the others as many seeded random units; {s['n_units']} held-out "
                  f"units x 12 interventions; ± is the standard deviation over seeds.*")

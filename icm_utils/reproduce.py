@@ -7,8 +7,9 @@
     python -m icm_utils.reproduce --profile paper --publish  # everything, 3 seeds (~5 h, 2 cores)
     python -m icm_utils.reproduce --profile official --publish  # the official protocol (~1 h 45 min)
     python -m icm_utils.reproduce --profile circuit --set DATA_DIR=/data/causal_circuit
-    python -m icm_utils.reproduce --profile own --set DATA_DIR=/path/to/your/folder
                                                              # CausalCircuit (docs/circuit.md; GPU)
+    python -m icm_utils.reproduce --profile own --set DATA_DIR=/path/to/your/folder
+                                                             # your data (docs/own_data.md)
 
 Every run writes executed notebooks, figures and result tables into one folder
 (``runs/<profile>-<timestamp>`` unless ``--out``). Parameters are checked against each
@@ -150,9 +151,8 @@ PROFILES["circuit"] = {
 # Your own data (docs/own_data.md): the folder shown in 01, ICM-VAE under the recommended recipe
 # and the CausalVAE-style baseline trained on it (03, 04), identifiability with the labels as the
 # factors, and counterfactuals scored with what the graph tells without a simulator (05). DATA_DIR
-# must be set (--set DATA_DIR=...); everything else is the quick profile's.
-_OWN_RUN = {"EPOCHS": 30, "N_TRAIN": None, "RESOLUTION": 64, "RECIPE": RECOMMENDED,
-            "DATA_DIR": None}
+# must be set (--set DATA_DIR=...); the runs' settings are the quick profile's.
+_OWN_RUN = {**_QUICK, "DATA_DIR": None}
 PROFILES["own"] = {
     "01_data": {"RESOLUTION": 64, "DATA_DIR": None},
     "03_training": {"DATASET": "own", "MODEL": "icm_vae", **_OWN_RUN},

@@ -10,7 +10,7 @@ from icm_utils.data.folder import export_folder
 from icm_utils.evaluation.analysis import evaluate_runs
 from icm_utils.model.recipes import RECOMMENDED_RECIPE
 from icm_utils.training.config import TrainConfig, dataset_fields
-from icm_utils.training.runs import load_run, load_training_data, train_run
+from icm_utils.training.runs import is_done, load_run, load_training_data, run_dir_for, train_run
 
 RES = 32
 # labels scaled by their training statistics, the only scaling a user's data can have
@@ -59,3 +59,18 @@ def test_jpegs_of_another_size_train(tmp_path):
     assert scores["dataset"].eq("own").all()
     assert dci["control:oracle"] > max(dci["control:null_linear"], dci["control:null_nonlinear"])
     assert {"icm_vae", "control:null_linear"} <= set(dci.index)
+
+
+def test_a_changed_folder_is_trained_again_and_two_folders_keep_their_runs(tmp_path):
+    src = load_dataset("pendulum", "random", resolution=RES, n=40, cache=False)
+    a, b = export_folder(src, tmp_path / "a"), export_folder(src, tmp_path / "b")
+    small = {**RUN, "epochs": 1, "n_train": 16}
+    ca, cb = (TrainConfig(dataset="own", data_dir=str(f), **small).validate() for f in (a, b))
+    assert run_dir_for(tmp_path / "runs", ca) != run_dir_for(tmp_path / "runs", cb)
+    for c in (ca, cb):
+        train_run(c, tmp_path / "runs", progress=False)
+    assert is_done(tmp_path / "runs", ca) and is_done(tmp_path / "runs", cb)
+    (a / "labels.csv").write_text((a / "labels.csv").read_text().replace("train", "test", 3))
+    assert not is_done(tmp_path / "runs", ca)  # its data changed: not reused
+    assert is_done(tmp_path / "runs", cb)
+    assert train_run(ca, tmp_path / "runs", progress=False)["status"] == "done"

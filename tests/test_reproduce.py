@@ -49,13 +49,13 @@ def test_shared_runs_have_identical_settings(profile):
 
 
 @pytest.mark.parametrize("overrides,match", [
-    ({"EPOCHS": -1}, "EPOCHS=-1 must be a positive integer"),
+    ({"EPOCHS": -1}, "EPOCHS: epochs must be a positive integer, got -1"),
     ({"MODEL": "vae9"}, "MODEL: model='vae9' is not one of"),
     ({"DATASET": "mnist"}, "DATASET: dataset='mnist' is not one of"),
     ({"SEEDS": [0, -1]}, r"SEEDS=\[0, -1\] has bad value\(s\) \[-1\]"),
     ({"MODELS": []}, r"MODELS=\[\] must be a non-empty list"),
     ({"SCHEDULER": "udp://x"}, "SCHEDULER='udp://x' must be 'local', 'sync'"),
-    ({"N_TRAIN": 0}, "N_TRAIN=0 must be None or a positive integer"),
+    ({"N_TRAIN": 0}, "N_TRAIN: n_train must be None or a positive integer, got 0"),
     ({"EPOCHZ": 3}, "no selected notebook declares"),
     ({"RECIPE": "fast"}, "RECIPE: recipe='fast' is not one of"),
     ({"RECIPE": {"icm_vae": "fast"}}, "RECIPE: recipe='fast' is not one of"),
@@ -95,7 +95,7 @@ def test_cli_refuses_bad_values_without_executing(monkeypatch, capsys):
 
     monkeypatch.setattr(papermill, "execute_notebook", never)
     assert rp.main(["--profile", "one_seed", "--set", "EPOCHS=-3", "--out", "/tmp/x"]) == 2
-    assert "EPOCHS=-3 must be a positive integer" in capsys.readouterr().err
+    assert "EPOCHS: epochs must be a positive integer, got -3" in capsys.readouterr().err
     assert rp.main(["--profile", "smoke", "--inplace", "--set", "EPOCHS=2"]) == 2
 
 
@@ -232,7 +232,7 @@ def test_circuit_parameters_need_a_folder_checked_before_anything_runs(tmp_path)
     assert (cfg.data_dir, cfg.data_mode, cfg.beta_max) == (ok["DATA_DIR"], "grid", 0.05)
     with pytest.raises(rp.ParameterError, match="CIRCUIT_MODE='random' must be one of"):
         check({**ok, "CIRCUIT_MODE": "random"})
-    with pytest.raises(rp.ParameterError, match="BETA_MAX=-1 must be a finite number"):
+    with pytest.raises(rp.ParameterError, match="BETA_MAX: beta_max must be a finite number"):
         check({**ok, "BETA_MAX": -1})
     assert check({"DATASETS": ["pendulum"], "MODELS": ["icm_vae"], "DATA_DIR": None})
 

@@ -139,19 +139,19 @@ def rewrite_relative_links(text: str, src_dir: Path, dst_dir: Path, root: Path) 
     that resolves from ``src_dir`` to a file or folder inside ``root`` rewritten to resolve to the
     same one from ``dst_dir`` (POSIX separators; ``#anchor``/``?query`` kept). URLs, anchors,
     unresolved targets, backticked paths and fenced code blocks are left as they are."""
-    fences = [(m.start(), m.end()) for m in _FENCE.finditer(text)]
+    def rewrite(pattern: re.Pattern, text: str) -> str:
+        fences = [(m.start(), m.end()) for m in _FENCE.finditer(text)]  # of this pass's text
 
-    def in_fence(pos: int) -> bool:
-        return any(start <= pos < end for start, end in fences)
+        def replace(m: re.Match) -> str:
+            if any(start <= m.start() < end for start, end in fences):
+                return m.group(0)
+            start, end = (pos - m.start(0) for pos in m.span("target"))
+            moved = _moved(m.group("target"), src_dir, dst_dir, root)
+            return m.group(0)[:start] + moved + m.group(0)[end:]
 
-    def replace(m: re.Match) -> str:
-        if in_fence(m.start()):
-            return m.group(0)
-        start, end = (pos - m.start(0) for pos in m.span("target"))
-        moved = _moved(m.group("target"), src_dir, dst_dir, root)
-        return m.group(0)[:start] + moved + m.group(0)[end:]
+        return pattern.sub(replace, text)
 
-    return _HTML_LINK.sub(replace, _MD_LINK.sub(replace, text))
+    return rewrite(_HTML_LINK, rewrite(_MD_LINK, text))
 
 
 def _lines_like(original: str | list[str], text: str) -> str | list[str]:

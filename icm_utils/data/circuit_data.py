@@ -142,7 +142,7 @@ def load_circuit_dataset(folder: str | Path, resolution: int = 64, mode: str = "
             atomic_write(npz, lambda f: np.savez(f, **arrays))
             atomic_write(meta, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
     n = len(arrays["labels"])
-    manifest = {**manifest, "split": "published files (train*.npz / test.npz)",
+    manifest = {**manifest, "split": "published files (train*.npz / test.npz)", "pairs": True,
                 "n_train": n_train, "n_test": n - n_train}
     return ImageDataset(arrays["images"], arrays["labels"], np.zeros((n, 0)),
                         np.arange(n_train), np.arange(n_train, n),

@@ -63,6 +63,11 @@ class ImageDataset:
         return list(self.graph.names)
 
     @property
+    def has_pairs(self) -> bool:
+        """Whether the data record intervention pairs (pre, post), as CausalCircuit's shards."""
+        return bool(self.manifest.get("pairs"))
+
+    @property
     def has_simulator(self) -> bool:
         """Whether any unit can be rendered under any do() (generated data); downloaded data
         hold at most recorded intervention pairs."""

@@ -30,10 +30,11 @@ import json
 import math
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from icm_utils.core import paths
 from icm_utils.core.io import atomic_write
@@ -51,6 +52,7 @@ GRAPH_FILES = ("graph.json", "graph.toml")
 LABELS_FILE, IMAGES_DIR, IMAGES_NPZ = "labels.csv", "images", "images.npz"
 SPLITS = ("train", "test")
 MIN_PER_SPLIT = 2  # the smallest split a run can be scored on
+TEST_FRACTION = 0.2  # without a split column: the share of units a seeded permutation tests on
 CACHE_VERSION = "1"  # bump when decoding or resizing changes
 LAYOUT = (f"{GRAPH_FILES[0]} (or {GRAPH_FILES[1]}), {LABELS_FILE} and the images in {IMAGES_DIR}/ "
           f"(or one {IMAGES_NPZ}); docs/own_data.md")
@@ -114,19 +116,28 @@ def _is_number(x) -> bool:
 
 
 # ---------------------------------------------------------------- the labels
-def read_labels(folder: Path | str, graph: CausalGraph
-                ) -> tuple[list, np.ndarray, np.ndarray | None]:
-    """(image keys (file names, or rows of images.npz), labels float32 (N, n) in graph order,
-    the split column as a bool "is test" array or None) from labels.csv, every cell checked."""
+@dataclass
+class Labels:
+    """labels.csv read and checked: one entry per image, in the file's order."""
+
+    keys: list  # file names in images/, or rows of images.npz
+    values: np.ndarray  # float32 (N, n), graph order
+    is_test: np.ndarray | None  # the split column (True: test), or None without one
+    lines: list[int]  # each row's line in labels.csv, for messages
+
+
+def read_labels(folder: Path | str, graph: CausalGraph) -> Labels:
+    """labels.csv, every cell checked (a UTF-8 byte-order mark, as spreadsheets write, is fine)."""
     folder = Path(folder)
     path = folder / LABELS_FILE
     if not path.is_file():
         raise FolderError(f"{folder}: no {LABELS_FILE}; the folder needs {LAYOUT}")
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        rows = [(reader.line_num, row) for row in reader]
     if not rows:
         raise FolderError(f"{path} is empty")
-    head = [h.strip() for h in rows[0]]
+    head = [h.strip() for h in rows[0][1]]
     npz = (folder / IMAGES_NPZ).is_file()
     key = "index" if npz else "file"
     if key not in head:
@@ -141,8 +152,8 @@ def read_labels(folder: Path | str, graph: CausalGraph
     if missing:
         raise FolderError(f"{path}: the graph's variable(s) {missing} have no column")
     cols = [head.index(v) for v in graph.names]
-    keys, labels, split = [], [], []
-    for r, row in enumerate(rows[1:], start=2):  # line numbers as an editor shows them
+    keys, labels, split, lines = [], [], [], []
+    for r, row in rows[1:]:  # line numbers as an editor shows them
         if not any(c.strip() for c in row):
             continue
         if len(row) != len(head):
@@ -163,6 +174,7 @@ def read_labels(folder: Path | str, graph: CausalGraph
             values.append(x)
         keys.append(k)
         labels.append(values)
+        lines.append(r)
         if "split" in head:
             s = row[head.index("split")].strip()
             if s not in SPLITS:
@@ -171,18 +183,24 @@ def read_labels(folder: Path | str, graph: CausalGraph
     if not keys:
         raise FolderError(f"{path} has a header but no rows: the folder holds no labelled image")
     seen: dict = {}
-    for r, k in enumerate(keys, start=2):
+    for r, k in zip(lines, keys):
         if k in seen:
             raise FolderError(f"{path}, line {r}: image {k!r} is listed twice (also on line "
                               f"{seen[k]})")
         seen[k] = r
-    return keys, np.asarray(labels, dtype=np.float32), (np.asarray(split) if split else None)
+    return Labels(keys, np.asarray(labels, dtype=np.float32),
+                  np.asarray(split) if split else None, lines)
 
 
 # ---------------------------------------------------------------- the images
 def to_rgb_square(img: Image.Image, resolution: int) -> np.ndarray:
-    """uint8 (R, R, 3): RGBA composited on white, grey and palettes to RGB, centre-cropped to a
-    square, resized (bicubic) unless already of that size."""
+    """uint8 (R, R, 3): turned upright as its EXIF says (camera JPEGs), RGBA composited on white,
+    16-bit grey scaled to 8 bits, grey and palettes to RGB, centre-cropped to a square, resized
+    (bicubic) unless already of that size."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grey: 0..65535 -> 0..255
+        img = Image.fromarray((np.asarray(img, dtype=np.float64) / 257).round().clip(0, 255)
+                              .astype(np.uint8))
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -237,21 +255,28 @@ def _npz_images(folder: Path) -> np.ndarray:
     return arr
 
 
-def read_images(folder: Path | str, keys: list, resolution: int) -> np.ndarray:
+def _npz_rows(folder: Path, labels: Labels) -> np.ndarray:
+    """images.npz, every index of the labels checked against its length."""
+    arr = _npz_images(folder)
+    for line, k in zip(labels.lines, labels.keys):
+        if k >= len(arr):
+            raise FolderError(f"{folder / LABELS_FILE}, line {line}: index {k} is beyond "
+                              f"{IMAGES_NPZ}'s {len(arr)} images")
+    return arr
+
+
+def read_images(folder: Path | str, labels: Labels, resolution: int) -> np.ndarray:
     """uint8 (N, R, R, 3) for the labels' keys (files of images/, or rows of images.npz)."""
     folder = Path(folder)
-    out = np.empty((len(keys), resolution, resolution, 3), dtype=np.uint8)
+    out = np.empty((len(labels.keys), resolution, resolution, 3), dtype=np.uint8)
     if (folder / IMAGES_NPZ).is_file():
-        arr = _npz_images(folder)
-        for i, k in enumerate(keys):
-            if k >= len(arr):
-                raise FolderError(f"{folder / LABELS_FILE}, line {i + 2}: index {k} is beyond "
-                                  f"{IMAGES_NPZ}'s {len(arr)} images")
+        arr = _npz_rows(folder, labels)
+        for i, k in enumerate(labels.keys):
             a = arr[k][..., 0] if arr.ndim == 4 and arr.shape[3] == 1 else arr[k]
             out[i] = to_rgb_square(Image.fromarray(a), resolution)
         return out
-    for i, k in enumerate(keys):
-        out[i] = to_rgb_square(_read_image(folder / IMAGES_DIR / k, i + 2), resolution)
+    for i, (line, k) in enumerate(zip(labels.lines, labels.keys)):
+        out[i] = to_rgb_square(_read_image(folder / IMAGES_DIR / k, line), resolution)
     return out
 
 
@@ -263,13 +288,17 @@ def check_folder(folder: Path | str) -> dict:
     if not folder.is_dir():
         raise FolderError(f"{folder} is not a folder; it needs {LAYOUT}")
     graph, _, _ = read_graph(folder)
-    keys, _, split = read_labels(folder, graph)
-    if not (folder / IMAGES_NPZ).is_file():
+    labels = read_labels(folder, graph)
+    keys = labels.keys
+    if (folder / IMAGES_NPZ).is_file():
+        _npz_rows(folder, labels)
+    else:
         if not (folder / IMAGES_DIR).is_dir():
             raise FolderError(f"{folder}: no {IMAGES_DIR}/ folder and no {IMAGES_NPZ}")
-        for line, k in enumerate(keys, start=2):
+        for line, k in zip(labels.lines, keys):
             _image_header(folder / IMAGES_DIR / k, line)
-    n_test = int(split.sum()) if split is not None else int(round(len(keys) * 0.2))
+    n_test = int(labels.is_test.sum()) if labels.is_test is not None else \
+        int(round(len(keys) * TEST_FRACTION))
     if min(n_test, len(keys) - n_test) < MIN_PER_SPLIT:
         raise FolderError(f"{folder}: {len(keys)} labelled images are too few to split into "
                           f"train and test (at least {MIN_PER_SPLIT} each)")
@@ -302,7 +331,7 @@ def split_indices(n: int, is_test: np.ndarray | None, test_fraction: float, seed
 
 
 def load_folder(folder: Path | str, resolution: int = 64, seed: int = 0,
-                test_fraction: float = 0.2, cache: bool = True,
+                test_fraction: float = TEST_FRACTION, cache: bool = True,
                 cache_dir: Path | str | None = None) -> ImageDataset:
     """A user's folder as an ``ImageDataset`` (graph, float labels, split, no simulator)."""
     folder = Path(folder).expanduser().resolve()
@@ -311,7 +340,8 @@ def load_folder(folder: Path | str, resolution: int = 64, seed: int = 0,
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     checked = check_folder(folder)
     graph, units, ranges = read_graph(folder)
-    keys, labels, is_test = read_labels(folder, graph)
+    labels = read_labels(folder, graph)
+    keys = labels.keys
     key = content_key(checked["files"])
     params = {"folder": str(folder), "resolution": int(resolution), "content": key,
               "version": CACHE_VERSION}
@@ -324,24 +354,24 @@ def load_folder(folder: Path | str, resolution: int = 64, seed: int = 0,
         npz, meta = cache_dir / f"{stem}.npz", cache_dir / f"{stem}.json"
         images = _read_cache(npz, meta, params, len(keys), resolution)
     if images is None:
-        images = read_images(folder, keys, resolution)
+        images = read_images(folder, labels, resolution)
         if cache:
             atomic_write(npz, lambda f: np.save(f, images))
             atomic_write(meta, lambda f: f.write(json.dumps(
                 {"params": params, "shape": list(images.shape),
                  "sha256": hashlib.sha256(images.tobytes()).hexdigest()}, indent=1).encode()))
-    train, test = split_indices(len(keys), is_test, test_fraction, seed)
-    lo, hi = labels.min(0), labels.max(0)
+    train, test = split_indices(len(keys), labels.is_test, test_fraction, seed)
+    lo, hi = labels.values.min(0), labels.values.max(0)
     label_range = {v: ranges.get(v, (float(lo[i]), float(hi[i])))
                    for i, v in enumerate(graph.names)}
     manifest = {"dataset": "own", "folder": str(folder), "content": key,
                 "resolution": int(resolution), "n": len(keys), "keys": [str(k) for k in keys],
-                "split": "the labels' split column" if is_test is not None else
+                "split": "the labels' split column" if labels.is_test is not None else
                 f"seeded permutation (seed {seed}), last {len(test)} to test",
                 "test_keys": [str(keys[i]) for i in test], "n_train": len(train),
                 "n_test": len(test), "units": units, "label_range": label_range}
     scm = NoSimulator(folder.name, units=units, label_range=label_range)
-    return ImageDataset(images, labels, np.zeros((len(keys), 0)), train, test, scm, graph,
+    return ImageDataset(images, labels.values, np.zeros((len(keys), 0)), train, test, scm, graph,
                         manifest)
 
 

@@ -21,6 +21,9 @@ from icm_utils.data.graph import PENDULUM_GRAPH
 from icm_utils.data.render import Circle, Segment
 from icm_utils.data.scm import ImageSCM
 
+# label units: the mechanism noise of the shadow at which the workbook studies abduction and the
+# support ladder's highest level (0.57 label std of the grid's shadow length)
+STUDY_NOISE_STD = 2.0
 PIVOT = (10.0, 10.5)
 ROD_LENGTH = 8.0  # pivot to bob centre
 BOB_RADIUS = 1.5

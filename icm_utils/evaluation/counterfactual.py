@@ -79,14 +79,9 @@ def intervention_values(train_labels: np.ndarray, quantiles=(0.1, 0.5, 0.9)) -> 
 def make_counterfactual_set(dataset, n_units: int = 100, quantiles=(0.1, 0.5, 0.9),
                             seed: int = 0) -> CounterfactualSet:
     """Draw held-out units from the dataset's test split and render their true counterfactuals."""
-    if n_units <= 0:
-        raise ValueError(f"n_units must be positive, got {n_units}")
-    rng = np.random.default_rng(seed)
-    test = np.asarray(dataset.test_idx)
-    idx = np.sort(rng.choice(test, min(n_units, len(test)), replace=False))
+    idx = _held_out(dataset, n_units, seed)
     exo = dataset.exogenous[idx]
-    vals = np.clip(intervention_values(dataset.labels[dataset.train_idx], quantiles),
-                   *do_bounds(dataset, -np.inf, np.inf))
+    vals = _values(dataset, quantiles)
     targets, cf_i, cf_l = [], [], []
     for j, name in enumerate(dataset.graph.names):
         for v in vals[:, j]:
@@ -115,26 +110,44 @@ def pairs_set(pairs: CircuitPairs) -> CounterfactualSet:
                              targets, cf_i, cf_l, units, values)
 
 
+def known_counterfactual_labels(graph, labels: np.ndarray, j: int, value) -> np.ndarray:
+    """What the graph alone tells of the counterfactual labels (U, n) after do(j = value): the
+    intervened variable takes the value, every non-descendant keeps its factual value, the
+    descendants are not known (NaN)."""
+    out = np.array(labels, dtype=np.float64, ndmin=2)
+    out[:, j] = value
+    out[:, sorted(graph.descendants(j))] = np.nan
+    return out
+
+
+def _held_out(dataset, n_units: int, seed: int) -> np.ndarray:
+    """``n_units`` test units drawn from ``seed`` (sorted): every set's factual units."""
+    if n_units <= 0:
+        raise ValueError(f"n_units must be positive, got {n_units}")
+    test = np.asarray(dataset.test_idx)
+    return np.sort(np.random.default_rng(seed).choice(test, min(n_units, len(test)),
+                                                      replace=False))
+
+
+def _values(dataset, quantiles) -> np.ndarray:
+    """The interventions' values: quantiles of the training labels, inside do()'s range."""
+    return np.clip(intervention_values(dataset.labels[dataset.train_idx], quantiles),
+                   *do_bounds(dataset, -np.inf, np.inf))
+
+
 def known_truth_set(dataset, n_units: int = 100, quantiles=(0.1, 0.5, 0.9), seed: int = 0
                     ) -> CounterfactualSet:
     """For data without a simulator or recorded interventions (a user's folder): held-out units
     and the interventions of ``make_counterfactual_set``, with only what the graph tells of the
     truth: the intervened variable takes the value set, every non-descendant keeps its factual
     value; the descendants' values (NaN) and the true images (None) are not known."""
-    if n_units <= 0:
-        raise ValueError(f"n_units must be positive, got {n_units}")
-    rng = np.random.default_rng(seed)
-    test = np.asarray(dataset.test_idx)
-    idx = np.sort(rng.choice(test, min(n_units, len(test)), replace=False))
-    vals = intervention_values(dataset.labels[dataset.train_idx], quantiles)
+    idx = _held_out(dataset, n_units, seed)
+    vals = _values(dataset, quantiles)
     targets, cf_l = [], []
     for j, name in enumerate(dataset.graph.names):
         for v in vals[:, j]:
-            lab = dataset.labels[idx].astype(np.float64)
-            lab[:, j] = v
-            lab[:, sorted(dataset.graph.descendants(j))] = np.nan
             targets.append((name, float(v)))
-            cf_l.append(lab)
+            cf_l.append(known_counterfactual_labels(dataset.graph, dataset.labels[idx], j, v))
     return CounterfactualSet(dataset.images[idx], dataset.labels[idx], dataset.exogenous[idx],
                              targets, [None] * len(targets), cf_l)
 
@@ -147,7 +160,7 @@ def counterfactual_set(dataset, n_units: int = 100, seed: int = 0) -> Counterfac
     without a simulator (``known_truth_set``)."""
     if dataset.has_simulator:
         return make_counterfactual_set(dataset, n_units=n_units, seed=seed)
-    if dataset.manifest.get("dataset") == "circuit":
+    if dataset.has_pairs:
         return pairs_set(load_pairs(dataset, "test", n_per_variable=n_units, seed=seed))
     return known_truth_set(dataset, n_units=n_units, seed=seed)
 

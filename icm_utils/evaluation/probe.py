@@ -109,7 +109,7 @@ def interventional_images(dataset, n_per_variable: int, seed: int = 0
 def has_interventions(dataset) -> bool:
     """Whether interventional images exist for the dataset: its simulator renders them, or its
     files record intervention pairs (CausalCircuit); a user's folder has neither."""
-    return dataset.has_simulator or dataset.manifest.get("dataset") == "circuit"
+    return dataset.has_simulator or dataset.has_pairs
 
 
 def fit_probe(dataset, n_observational: int | None = None, interventional: float = 1.0,

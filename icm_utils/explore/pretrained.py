@@ -11,7 +11,7 @@ For each name, ``pretrained/<name>/`` holds
     files' SHA-256, and the counterfactual errors by role next to the do-nothing and simulator
     controls, pooled and for interventions on roots and on caused variables (``card_scores``;
     tests/explore/test_pretrained.py recomputes them from the shipped files).
-Both checkpoints load with ``torch.load(weights_only=True)`` (checkpoint.read_checkpoint): no
+Every checkpoint loads with ``torch.load(weights_only=True)`` (checkpoint.read_checkpoint): no
 arbitrary unpickling, and a file whose hash differs from the card's is refused.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from icm_utils.core.io import atomic_write_text
 from icm_utils.core.paths import PROJECT_ROOT
+from icm_utils.data.pendulum import STUDY_NOISE_STD
 from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals
 from icm_utils.evaluation.probe import Probe, fit_probe
@@ -54,7 +55,7 @@ SHIPPED: dict[str, dict] = {
     "pendulum_objects": {"dataset": "pendulum", **OBJECTS},
     "flow_objects": {"dataset": "flow", **OBJECTS},
     # trained where each shadow carries its own noise (the support ladder's highest level)
-    "pendulum_noisy": {"dataset": "pendulum", "noise_std": 2.0, **OBJECTS},
+    "pendulum_noisy": {"dataset": "pendulum", "noise_std": STUDY_NOISE_STD, **OBJECTS},
 }
 # the checkpoint the explorer opens for a dataset when none is named: every slider works there
 DEFAULT_SHIPPED = {"pendulum": "pendulum_objects", "flow": "flow_objects"}
@@ -136,7 +137,7 @@ def notebook_explorer(dataset, model=None, probe=None, seed: int = 0):
     shipped checkpoint of the dataset; None, saying why, where none is shipped."""
     if model is not None:
         return InterventionExplorer(model, dataset, probe=probe, seed=seed)
-    if dataset.scm.name not in DEFAULT_SHIPPED:
+    if not dataset.has_simulator or dataset.scm.name not in DEFAULT_SHIPPED:
         print(f"no explorer: no model given and no shipped checkpoint for "
               f"{dataset.scm.name} (train one: RUN_DIR)")
         return None

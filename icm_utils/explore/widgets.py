@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from icm_utils.data.images import float_images
-from icm_utils.evaluation.counterfactual import roles
+from icm_utils.evaluation.counterfactual import known_counterfactual_labels, roles
 
 NO_TRUTH = "not known: no simulator renders these data under do()"
 
@@ -182,11 +182,8 @@ class InterventionExplorer:
             true = self.scm.counterfactual(exo[None], {variable: value}, resolution=self.res)
             out.update({"true counterfactual": true.images[0], "true_cf_labels": true.labels[0]})
         else:  # what the graph tells: the value set, non-descendants as they were, the rest unknown
-            j = self.graph.index(variable)
-            known = np.asarray(lab, dtype=np.float64).copy()
-            known[j] = value
-            known[sorted(self.graph.descendants(j))] = np.nan
-            out["true_cf_labels"] = known
+            out["true_cf_labels"] = known_counterfactual_labels(
+                self.graph, lab, self.graph.index(variable), value)[0]
         if self.probe is not None:
             out["model_cf_labels"] = self.probe.predict(x_cf)[0]
         return out

@@ -163,9 +163,12 @@ class ConvDecoder(nn.Module):
         return F.softplus(out.reshape(b, self.groups, 3, r, r))
 
     def _absorb(self, out: Tensor) -> Tensor:
-        """p = sigmoid(background) * exp(-sum_g softplus(a_g)); returns logit(p). The log of p is
-        kept below -1e-5 so that a white pixel's logit stays finite."""
-        absorbance = self.absorbances(out).sum(1)
+        return self.through(self.absorbances(out).sum(1))
+
+    def through(self, absorbance: Tensor) -> Tensor:
+        """Logits of p = sigmoid(background) * exp(-absorbance) for a summed absorbance
+        (B, 3, r, r). The log of p is kept below -1e-5 so that a white pixel's logit stays
+        finite."""
         log_p = (F.logsigmoid(self.pixel_bias) - absorbance).clamp(max=-1e-5)
         return log_p - torch.log(-torch.expm1(log_p))
 
@@ -217,9 +220,7 @@ class ObjectDecoder(nn.Module):
         return torch.sigmoid(self.net.pixel_bias)
 
     def forward(self, z: Tensor) -> Tensor:
-        absorbance = self.slot_absorbances(z).sum(1)
-        log_p = (F.logsigmoid(self.net.pixel_bias) - absorbance).clamp(max=-1e-5)
-        return log_p - torch.log(-torch.expm1(log_p))  # logit(p), p = background * exp(-A)
+        return self.net.through(self.slot_absorbances(z).sum(1))
 
 
 def block_width(width: int, n: int) -> int:

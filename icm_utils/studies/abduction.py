@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from icm_utils.core.paths import RESULTS_DIR
+from icm_utils.data.pendulum import STUDY_NOISE_STD
 from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals
 from icm_utils.evaluation.probe import fit_probe
@@ -24,7 +25,7 @@ from icm_utils.training.config import TrainConfig
 from icm_utils.training.runs import load_run, load_training_data, noisy_config
 from icm_utils.training.sweep import sweep
 
-NOISE_STD = 2.0  # in label units: 0.57 std of shadow length, 0.40 of shadow position (Pendulum)
+NOISE_STD = STUDY_NOISE_STD  # label units: 0.57 std of shadow length, 0.40 of position (Pendulum)
 
 
 def study(root, cfg, n_units: int = 200, probe_epochs: int = 10, n_probe: int | None = None,

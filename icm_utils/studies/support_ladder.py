@@ -37,6 +37,7 @@ from icm_utils.evaluation.counterfactual_table import score_counterfactuals, sco
 from icm_utils.evaluation.plotting import save_figure
 from icm_utils.evaluation.probe import cached_probe, probe_path
 from icm_utils.model.recipes import RECOMMENDED_RECIPE
+from icm_utils.studies.abduction import NOISE_STD
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.health import health_table
 from icm_utils.training.runs import is_done, load_run, load_training_data, noisy_config
@@ -45,20 +46,21 @@ from icm_utils.training.sweep import sweep
 # mechanism noise on the caused variables, label units: Pendulum's 2.0 is the abduction
 # study's; Water flow's levels give its caused variables about the same share of noise
 # (the tables state each level as a fraction of the caused variables' noiseless spread)
-LEVELS: dict[str, tuple[float, ...]] = {"pendulum": (0.0, 1.0, 2.0), "flow": (0.0, 0.35, 0.7)}
+LEVELS: dict[str, tuple[float, ...]] = {"pendulum": (0.0, NOISE_STD / 2, NOISE_STD),
+                                        "flow": (0.0, 0.35, 0.7)}
 DECODERS = ("joint", "objects")
-# the ladder's rows: name -> (hparams, other TrainConfig fields); the decoders at every level, the
-# rest only where ONLY_AT says (folders RUN_DIR/<row>/models/...)
-ROWS: dict[str, tuple[dict, dict]] = {
-    "joint": ({}, {}),
-    "objects": ({"decoder": "objects"}, {}),
+# the ladder's rows: name -> (hparams, how many times the ladder's epochs it trains); the decoders
+# at every level, the rest only where ONLY_AT says (folders RUN_DIR/<row>/models/...)
+ROWS: dict[str, tuple[dict, int]] = {
+    "joint": ({}, 1),
+    "objects": ({"decoder": "objects"}, 1),
     # the object slots without their regions (each slot may draw anywhere): the regions' ablation
-    "objects_anywhere": ({"decoder": "objects", "object_regions": False}, {}),
+    "objects_anywhere": ({"decoder": "objects", "object_regions": False}, 1),
     # abduction: with noise the mechanisms fit their parents' effect slowly; twice the epochs
-    "objects_30ep": ({"decoder": "objects"}, {"epochs": 30}),
+    "objects_30ep": ({"decoder": "objects"}, 2),
 }
 ONLY_AT = {"objects_anywhere": {"pendulum": (0.0,)},
-           "objects_30ep": {"pendulum": (2.0,), "flow": (0.7,)}}
+           "objects_30ep": {d: (max(levels),) for d, levels in LEVELS.items()}}
 DATASETS = tuple(LEVELS)
 SEEDS = (0, 1, 2)
 EPOCHS, RESOLUTION, N_UNITS, PROBE_EPOCHS = 15, 64, 200, 10
@@ -73,10 +75,10 @@ def config(dataset: str, noise_std: float, row: str, seed: int, epochs: int = EP
     tests). ``train``: other TrainConfig fields."""
     if row not in ROWS:
         raise ValueError(f"row must be one of {list(ROWS)}, got {row!r}")
-    hparams, fields = ROWS[row]
+    hparams, factor = ROWS[row]
     cfg = TrainConfig(dataset=dataset, model="icm_vae", recipe=RECOMMENDED_RECIPE,
-                      hparams=dict(hparams), seed=seed,
-                      **{"epochs": epochs, "resolution": resolution, **fields, **train}).validate()
+                      hparams=dict(hparams), seed=seed, epochs=epochs * factor,
+                      resolution=resolution, **train).validate()
     return noisy_config(cfg, noise_std, n_random) if noise_std > 0 else cfg
 
 

@@ -40,11 +40,11 @@ TRAIN_FIELDS = {"EPOCHS": "epochs", "N_TRAIN": "n_train", "RESOLUTION": "resolut
 AXES = {"DATASET": "dataset", "DATASETS": "dataset", "MODEL": "model", "MODELS": "model",
         "GRAPHS": "graph", "SEEDS": "seed"}
 # TrainConfig field -> the parameters that may have set it (messages name the one present)
-_FIELD_PARAMS = {"dataset": ("DATASET", "DATASETS"), "model": ("MODEL", "MODELS", "FLOW"),
+_FIELD_PARAMS = {**{f: (p,) for p, f in TRAIN_FIELDS.items()},
+                 "dataset": ("DATASET", "DATASETS"), "model": ("MODEL", "MODELS", "FLOW"),
                  "graph": ("GRAPHS",), "seed": ("SEEDS", "SEED"), "recipe": ("RECIPE",),
                  "data_dir": ("DATA_DIR",), "data_mode": ("CIRCUIT_MODE",),
-                 "hparams": ("HPARAMS", "RECIPE"),
-                 **{f: (p,) for p, f in TRAIN_FIELDS.items()}}
+                 "hparams": ("HPARAMS", "RECIPE")}
 FLOWS = {"affine": "icm_vae", "spline": "icm_vae_spline"}  # notebook 02's FLOW -> its model
 
 
@@ -111,24 +111,30 @@ def _synth(field: str) -> Callable[[object], str | None]:
     return rule
 
 
-# every parameter a notebook may declare, with the check of its value alone; training
-# parameters are checked again, and above all, by the TrainConfigs they build (``run_configs``)
+def _by_trainconfig(_) -> None:
+    """A training parameter's value: checked by the TrainConfigs it builds, nowhere else."""
+    return None
+
+
+# every parameter a notebook may declare, with the check of its value alone; the training
+# parameters' values are checked by the TrainConfigs they build (``run_configs``) and only there
+# (the axes below are checked for being lists; what they list, by TrainConfig)
 SETTINGS: dict[str, Callable[[object], str | None]] = {
-    "DATASET": lambda v: None if isinstance(v, str) else "must be a dataset name",
-    "DATASETS": _list_of(), "MODEL": lambda v: None if isinstance(v, str) else "must be a name",
+    "DATASET": _by_trainconfig, "DATASETS": _list_of(), "MODEL": _by_trainconfig,
     "MODELS": _list_of(), "GRAPHS": _list_of(), "SEED": _nonneg_int,
     "SEEDS": _list_of(_nonneg_int), "RECIPE": _recipe, "FLOW": _one_of(FLOWS),
     "DATA_DIR": _folder, "CIRCUIT_MODE": _one_of(CIRCUIT_MODES),
-    "EPOCHS": _positive_int, "N_TRAIN": _optional_positive_int, "RESOLUTION": _positive_int,
-    "BATCH_SIZE": _positive_int, "K": _positive_int,
-    "BETA_MAX": lambda v: None if v is None else _nonneg_number(v),
-    "HPARAMS": lambda v: None if isinstance(v, dict) else "must be a dict",
+    **dict.fromkeys(("EPOCHS", "N_TRAIN", "RESOLUTION", "BATCH_SIZE", "K", "BETA_MAX",
+                     "HPARAMS"), _by_trainconfig),
     "N_SAMPLES": _positive_int, "N_UNITS": _positive_int, "PROBE_EPOCHS": _positive_int,
     "N_PROBE": _optional_positive_int, "NOISE_STD": _nonneg_number, "SCHEDULER": _scheduler,
     "SYNTH_EPOCHS": _synth("epochs"), "SYNTH_SEEDS": _list_of(_synth("seed")),
     "RUN_DIR": _folder, "FIG_DIR": _folder,
 }
 PARAMETERS = tuple(SETTINGS)
+# the parameters the run grid is built from: a bad one leaves no configs to check
+STRUCTURE = {"DATASETS", "MODELS", "GRAPHS", "SEED", "SEEDS", "RECIPE", "FLOW", "DATA_DIR",
+             "CIRCUIT_MODE"}
 
 
 def _axis(p: Mapping, *names: str) -> list | None:
@@ -155,10 +161,13 @@ def run_configs(p: Mapping) -> tuple[list[TrainConfig], list[TrainConfig]]:
     later notebooks build nets from them."""
     datasets = _axis(p, "DATASETS", "DATASET")
     models = _axis(p, "MODELS", "MODEL") or (["icm_vae"] if "GRAPHS" in p else None)
-    if models is None:  # nothing trained: check what the notebook builds
+    if models is None:  # nothing trained: check what the notebook builds and reads
         model = FLOWS.get(p.get("FLOW"), "icm_vae")
-        return [], [TrainConfig(dataset=(datasets or ["pendulum"])[0], model=model,
-                                **_fields(p, None))]
+        checked = [TrainConfig(dataset=(datasets or ["pendulum"])[0], model=model,
+                               **_fields(p, None))]
+        if p.get("DATA_DIR"):  # a folder of your own shown beside the built-in data (01)
+            checked.append(TrainConfig(dataset="own", **_fields(p, "own")))
+        return [], checked
     seeds = _axis(p, "SEEDS") or _axis(p, "SEED") or [0]
     graphs = _axis(p, "GRAPHS") or ["true"]
     runs = [TrainConfig(dataset=d, model=m, graph=g, seed=s,
@@ -179,12 +188,10 @@ def check(params: Mapping, where: str = "") -> list[TrainConfig]:
     allows."""
     errors = [f"{k}: unknown parameter; known: {sorted(PARAMETERS)}"
               for k in params if k not in SETTINGS]
-    for k, v in params.items():
-        why = SETTINGS[k](v) if k in SETTINGS else None
-        if why:
-            errors.append(f"{k}={v!r} {why}")
+    bad = {k for k, v in params.items() if k in SETTINGS and SETTINGS[k](v)}
+    errors += [f"{k}={params[k]!r} {SETTINGS[k](params[k])}" for k in params if k in bad]
     runs = []
-    if not errors:  # build the configs only from values of the right kinds
+    if not bad & STRUCTURE:  # the run grid can be built: check every config it holds
         runs, to_check = run_configs(params)
         for cfg in to_check:
             for field, message in cfg.problems():

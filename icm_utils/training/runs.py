@@ -8,6 +8,7 @@ by later sweeps, as long as its config is unchanged).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 import warnings
@@ -19,7 +20,7 @@ import torch
 
 from icm_utils.data.circuit_data import load_circuit_dataset
 from icm_utils.data.datasets import get_scm, load_dataset
-from icm_utils.data.folder import load_folder
+from icm_utils.data.folder import check_folder, content_key, load_folder
 from icm_utils.data.graph import misspecify
 from icm_utils.data.images import float_images, images_to_tensor
 from icm_utils.model.models import build_model, model_from_config
@@ -33,6 +34,9 @@ def run_tags(cfg: TrainConfig) -> list[str]:
     """How a run departs from the plain one (true graph, grid data, no mechanism noise): the
     suffixes of its model folder; empty for a plain run."""
     tags = [f"graph_{cfg.graph}"] if cfg.graph != "true" else []
+    if cfg.dataset == "own":  # one folder's runs apart from another's in the same RUN_DIR
+        tags.append("data" + hashlib.sha256(str(Path(cfg.data_dir).expanduser().resolve())
+                                            .encode()).hexdigest()[:8])
     tags += [cfg.data_mode] if cfg.data_mode != "grid" else []
     return tags + ([f"noise{cfg.noise_std:g}"] if cfg.noise_std else [])
 
@@ -54,11 +58,15 @@ def same_config(saved: dict, cfg: TrainConfig) -> bool:
 
 
 def is_done(root: Path | str, cfg: TrainConfig) -> bool:
-    """Finished with this exact config, and its checkpoint still fits the current code's model
-    (a run saved by an older version of a network is stale and gets retrained, not loaded)."""
+    """Finished with this exact config, on data of the same content (a user's folder whose
+    files changed is trained again), and its checkpoint still fits the current code's model (a
+    run saved by an older version of a network is stale and gets retrained, not loaded)."""
     rd = run_dir_for(root, cfg)
     try:
-        if not same_config(json.loads((rd / "done.json").read_text())["train"], cfg):
+        done = json.loads((rd / "done.json").read_text())
+        if not same_config(done["train"], cfg):
+            return False
+        if cfg.dataset == "own" and done["summary"].get("data_content") != folder_content(cfg):
             return False
         _check_resumable(rd / "checkpoint.pt", cfg)
         return True
@@ -87,6 +95,11 @@ def noisy_config(cfg: TrainConfig, noise_std: float, n_random: int | None = None
         n_random = len(get_scm(cfg.dataset).grid_exogenous()[0])
     return dataclasses.replace(cfg, data_mode="random", noise_std=float(noise_std),
                                n_random=int(n_random)).validate()
+
+
+def folder_content(cfg: TrainConfig) -> str:
+    """The content key of a user's folder (``data.folder.content_key`` of every file read)."""
+    return content_key(check_folder(cfg.data_dir)["files"])
 
 
 def load_training_data(cfg: TrainConfig):
@@ -184,6 +197,8 @@ def train_run(cfg: TrainConfig, root: Path | str, progress: bool = True,
     summary = {**run_ident(cfg), "status": "done", "run_dir": str(rd),
                "seconds": round(time.perf_counter() - t0, 2),
                "final_loss": history[-1]["loss"] if history else float("nan")}
+    if cfg.dataset == "own":  # what the run trained on: a changed folder is trained again
+        summary["data_content"] = ds.manifest["content"]
     write_json(rd / "done.json", {"train": cfg.to_dict(), "summary": summary})
     return summary
 

@@ -167,3 +167,28 @@ def test_the_command_line_checks_a_folder_and_exports_a_builtin_dataset(tmp_path
     assert "12 labelled images" in capsys.readouterr().out
     assert fd.main(["check", str(tmp_path / "nowhere")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_messages_name_the_line_an_editor_shows_after_blank_lines_and_a_bom(exported):
+    rows = (exported / "labels.csv").read_text().splitlines()
+    rows.insert(2, "")  # a blank line 3: the rows after it move down one line
+    rows[5] = rows[4]  # line 6 repeats line 5's image
+    (exported / "labels.csv").write_text("\ufeff" + "\n".join(rows) + "\n")  # Excel's BOM
+    with pytest.raises(fd.FolderError, match=r"line 6: image '000002\.png' is listed twice "
+                                             r"\(also on line 5\)"):
+        fd.check_folder(exported)
+
+
+def test_sixteen_bit_grey_is_scaled_not_saturated(tmp_path):
+    img = Image.fromarray(np.full((8, 8), 32896, np.uint16))  # 16-bit grey at half scale
+    assert (fd.to_rgb_square(img, 8) == 128).all()
+
+
+def test_an_npz_index_beyond_its_images_is_refused_before_training(pendulum, tmp_path):
+    out = tmp_path / "arrays"
+    out.mkdir()
+    np.savez(out / "images.npz", images=pendulum.images[:4])
+    (out / "graph.json").write_text(json.dumps({"variables": ["a"], "edges": []}))
+    (out / "labels.csv").write_text("index,a\n" + "".join(f"{i},{i}\n" for i in range(12)))
+    with pytest.raises(fd.FolderError, match=r"line 6: index 4 is beyond images\.npz's 4"):
+        fd.check_folder(out)

@@ -25,7 +25,8 @@ def test_cells_are_the_recommended_recipe_on_grid_or_noisy_data():
     rows = {(r, c.noise_std) for r, c in cells}
     assert ("objects_anywhere", 0.0) in rows and ("objects_anywhere", 2.0) not in rows
     lever = dict(cells)["objects_30ep"]
-    assert (lever.epochs, lever.noise_std, lever.hparams) == (30, 2.0, {"decoder": "objects"})
+    assert (lever.epochs, lever.noise_std, lever.hparams) == (2, 2.0, {"decoder": "objects"})
+    assert sl.config("pendulum", 2.0, "objects_30ep", 0).epochs == 2 * sl.EPOCHS
     anywhere = sl.config("pendulum", 0.0, "objects_anywhere", 0)
     assert anywhere.hparams == {"decoder": "objects", "object_regions": False}
     with pytest.raises(ValueError, match="row must be one of"):

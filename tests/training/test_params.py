@@ -42,8 +42,8 @@ def test_every_problem_is_named_by_its_parameter_in_one_message():
     lines = str(e.value).splitlines()
     assert lines[0] == "bad notebook parameters in 05_counterfactuals:"
     assert lines[1].startswith("  - EPOCH: unknown parameter")
-    assert lines[2:] == ["  - EPOCHS=0 must be a positive integer",
-                         "  - N_UNITS=-2 must be a positive integer"]
+    assert lines[2:] == ["  - N_UNITS=-2 must be a positive integer",  # a study setting
+                         "  - EPOCHS: epochs must be a positive integer, got 0"]  # TrainConfig's
 
 
 def test_setup_seeds_and_resolves_the_folders(tmp_path):
@@ -59,3 +59,9 @@ def test_setup_seeds_and_resolves_the_folders(tmp_path):
     # notebooks without a run folder (01, 02) save their figures where save_figure puts them
     assert setup({"SEED": 0, "RESOLUTION": 64, "FIG_DIR": None}).fig_dir is None
     assert setup({"SEED": 0, "FIG_DIR": "x"}).fig_dir == Path("x")
+
+
+def test_a_notebook_showing_your_folder_checks_it_too(tmp_path):
+    with pytest.raises(ParameterError, match=r"DATA_DIR: .*nowhere is not a folder"):
+        check({"RESOLUTION": 64, "SEED": 0, "DATA_DIR": str(tmp_path / "nowhere")})
+    assert check({"RESOLUTION": 64, "SEED": 0, "DATA_DIR": None}) == []
