@@ -40,7 +40,13 @@ from icm_utils.model.recipes import RECOMMENDED_RECIPE
 from icm_utils.studies.abduction import NOISE_STD
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.health import health_table
-from icm_utils.training.runs import is_done, load_run, load_training_data, noisy_config
+from icm_utils.training.runs import (
+    is_done,
+    load_run,
+    load_training_data,
+    noisy_config,
+    run_dir_for,
+)
 from icm_utils.training.sweep import sweep
 
 # mechanism noise on the caused variables, label units: Pendulum's 2.0 is the abduction
@@ -65,6 +71,7 @@ DATASETS = tuple(LEVELS)
 SEEDS = (0, 1, 2)
 EPOCHS, RESOLUTION, N_UNITS, PROBE_EPOCHS = 15, 64, 200, 10
 SOUNDNESS_UNITS = 50
+TABLES = ("identifiability", "counterfactual_scores", "soundness", "health")  # one cell's
 HEADLINE = ("pendulum_angle", "light_position", "shadow_length")  # the README's figure
 
 
@@ -111,9 +118,19 @@ def evaluate(run_dir: Path | str, dataset: str, noise_std: float,
     "soundness", "health"} with columns dataset and noise_std; None when no run has finished."""
     plan = {r: [c for c in (config(dataset, noise_std, r, s, **kw) for s in seeds)
                 if is_done(Path(run_dir) / r, c)] for r in rows if runs_at(r, dataset, noise_std)}
-    plan = {dec: cfgs for dec, cfgs in plan.items() if cfgs}
+    plan = {r: cfgs for r, cfgs in plan.items() if cfgs}
     if not plan:
         return None
+    # a cell's scores are kept beside its runs, keyed by what they were computed from, so an
+    # interrupted or repeated evaluation does not score the same runs again
+    key = {"runs": {r: [json.loads((run_dir_for(Path(run_dir) / r, c) / "done.json").read_text())
+                        ["summary"]["seconds"] for c in cfgs] for r, cfgs in plan.items()},
+           "seeds": [c.seed for cfgs in plan.values() for c in cfgs], "n_units": n_units,
+           "probe_epochs": probe_epochs, "soundness_units": soundness_units}
+    kept = Path(run_dir) / "evaluations" / f"{dataset}-noise{noise_std:g}"
+    if (kept / "key.json").exists() and json.loads((kept / "key.json").read_text()) == key:
+        return {name: pd.read_csv(kept / f"{name}.csv", dtype={"seed": str} if
+                                  name == "identifiability" else None) for name in TABLES}
     cfg0 = next(iter(plan.values()))[0]
     ds = load_training_data(cfg0)[0]
     _, std = ds.label_stats()
@@ -126,7 +143,7 @@ def evaluate(run_dir: Path | str, dataset: str, noise_std: float,
               for c in cfgs]
     scm = ds.scm if noise_std > 0 else None  # the no-abduction control needs mechanism noise
     cell = {"dataset": dataset, "noise_std": noise_std}
-    return {
+    tables = {
         "identifiability": score_codes(codes + control_codes(codes), dim_metrics=()).assign(**cell),
         "counterfactual_scores": score_counterfactuals(models, cfset, probe, std, ds.graph,
                                                        scm=scm).assign(**cell),
@@ -135,6 +152,11 @@ def evaluate(run_dir: Path | str, dataset: str, noise_std: float,
         "health": pd.concat([health_table(Path(run_dir) / dec, cfgs).assign(model=dec)
                              for dec, cfgs in plan.items()], ignore_index=True).assign(**cell),
     }
+    kept.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table.to_csv(kept / f"{name}.csv", index=False)
+    atomic_write_text(kept / "key.json", json.dumps(key, indent=1))
+    return tables
 
 
 def summary(scores: pd.DataFrame) -> pd.DataFrame:

@@ -48,6 +48,12 @@ def test_a_small_ladder_trains_scores_and_publishes(tmp_path):
     parts = [sl.evaluate(tmp_path / "runs", "pendulum", lv, seeds=(0,), n_units=6,
                          probe_epochs=1, soundness_units=3, **SMALL) for lv in levels["pendulum"]]
     tables = {k: pd.concat([t[k] for t in parts]) for k in parts[0]}
+    # a second evaluation reads the kept scores (no probe, no scoring), equal to the first
+    again = sl.evaluate(tmp_path / "runs", "pendulum", 1.0, seeds=(0,), n_units=6,
+                        probe_epochs=1, soundness_units=3, **SMALL)
+    pd.testing.assert_frame_equal(again["counterfactual_scores"], parts[1]["counterfactual_scores"],
+                                  check_dtype=False)
+    assert (tmp_path / "runs" / "evaluations" / "pendulum-noise1" / "key.json").exists()
     table = sl.ladder_table(tables["counterfactual_scores"])
     noisy = table[table["noise_std"] == 1.0]
     # with mechanism noise the no-abduction control joins the do-nothing and simulator rows
