@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -55,18 +56,38 @@ from icm_utils.training.sweep import sweep
 LEVELS: dict[str, tuple[float, ...]] = {"pendulum": (0.0, NOISE_STD / 2, NOISE_STD),
                                         "flow": (0.0, 0.35, 0.7)}
 DECODERS = ("joint", "objects")
-# the ladder's rows: name -> (hparams, how many times the ladder's epochs it trains); the decoders
-# at every level, the rest only where ONLY_AT says (folders RUN_DIR/<row>/models/...)
-ROWS: dict[str, tuple[dict, int]] = {
-    "joint": ({}, 1),
-    "objects": ({"decoder": "objects"}, 1),
+OBJECTS = {"decoder": "objects"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the ladder: the recommended recipe with these hparams, trained ``epochs``
+    times the ladder's epochs, with ``train`` (other TrainConfig fields); ``seeds``: only these
+    (a lead, said so in the tables), else the ladder's."""
+
+    hparams: dict
+    epochs: int = 1
+    train: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] | None = None
+
+
+# the decoders at every level, the rest only where ONLY_AT says (folders RUN_DIR/<row>/models/...)
+ROWS: dict[str, Row] = {
+    "joint": Row({}),
+    "objects": Row(OBJECTS),
     # the object slots without their regions (each slot may draw anywhere): the regions' ablation
-    "objects_anywhere": ({"decoder": "objects", "object_regions": False}, 1),
-    # abduction: with noise the mechanisms fit their parents' effect slowly; twice the epochs
-    "objects_30ep": ({"decoder": "objects"}, 2),
+    "objects_anywhere": Row({**OBJECTS, "object_regions": False}),
+    # abduction: with noise the mechanisms fit their parents' effect slowly. Twice the epochs,
+    # and, one seed each (leads), a tenfold eps weight, a fivefold penalty, half the warm-up
+    "objects_30ep": Row(OBJECTS, epochs=2),
+    "objects_alpha1": Row(OBJECTS, train={"alpha_max": 1.0}, seeds=(0,)),
+    "objects_indep5": Row({**OBJECTS, "independence": 5.0}, seeds=(0,)),
+    "objects_ramp05": Row(OBJECTS, train={"ramp_fraction": 0.5}, seeds=(0,)),
 }
-ONLY_AT = {"objects_anywhere": {"pendulum": (0.0,)},
-           "objects_30ep": {d: (max(levels),) for d, levels in LEVELS.items()}}
+_HIGHEST = {d: (max(levels),) for d, levels in LEVELS.items()}
+ONLY_AT = {"objects_anywhere": {"pendulum": (0.0,)}, "objects_30ep": _HIGHEST,
+           **dict.fromkeys(("objects_alpha1", "objects_indep5", "objects_ramp05"),
+                           {"pendulum": (NOISE_STD,)})}
 DATASETS = tuple(LEVELS)
 SEEDS = (0, 1, 2)
 EPOCHS, RESOLUTION, N_UNITS, PROBE_EPOCHS = 15, 64, 200, 10
@@ -82,10 +103,10 @@ def config(dataset: str, noise_std: float, row: str, seed: int, epochs: int = EP
     tests). ``train``: other TrainConfig fields."""
     if row not in ROWS:
         raise ValueError(f"row must be one of {list(ROWS)}, got {row!r}")
-    hparams, factor = ROWS[row]
+    r = ROWS[row]
     cfg = TrainConfig(dataset=dataset, model="icm_vae", recipe=RECOMMENDED_RECIPE,
-                      hparams=dict(hparams), seed=seed, epochs=epochs * factor,
-                      resolution=resolution, **train).validate()
+                      hparams=dict(r.hparams), seed=seed, epochs=epochs * r.epochs,
+                      resolution=resolution, **{**r.train, **train}).validate()
     return noisy_config(cfg, noise_std, n_random) if noise_std > 0 else cfg
 
 
@@ -100,7 +121,13 @@ def configs(datasets: Sequence[str] = DATASETS, rows: Sequence[str] = tuple(ROWS
     """(row, config) of every cell, seed-major so that a stopped sweep leaves whole seeds."""
     levels = levels or LEVELS
     return [(r, config(d, lv, r, s, **kw)) for s in seeds for d in datasets
-            for lv in levels[d] for r in rows if runs_at(r, d, lv)]
+            for lv in levels[d] for r in rows if runs_at(r, d, lv) and s in row_seeds(r, seeds)]
+
+
+def row_seeds(row: str, seeds: Sequence[int]) -> tuple[int, ...]:
+    """The seeds a row trains on: its own (a lead) within ``seeds``, else ``seeds``."""
+    own = ROWS[row].seeds
+    return tuple(s for s in seeds if own is None or s in own)
 
 
 def train(run_dir: Path | str, **kw) -> pd.DataFrame:
@@ -116,7 +143,7 @@ def evaluate(run_dir: Path | str, dataset: str, noise_std: float,
     """Score the finished runs of one (dataset, noise level) on that data's held-out units, read
     by one probe trained on that data: tidy tables {"identifiability", "counterfactual_scores",
     "soundness", "health"} with columns dataset and noise_std; None when no run has finished."""
-    plan = {r: [c for c in (config(dataset, noise_std, r, s, **kw) for s in seeds)
+    plan = {r: [c for c in (config(dataset, noise_std, r, s, **kw) for s in row_seeds(r, seeds))
                 if is_done(Path(run_dir) / r, c)] for r in rows if runs_at(r, dataset, noise_std)}
     plan = {r: cfgs for r, cfgs in plan.items() if cfgs}
     if not plan:

@@ -19,9 +19,12 @@ def test_cells_are_the_recommended_recipe_on_grid_or_noisy_data():
     assert (noisy.data_mode, noisy.noise_std, noisy.n_random) == ("random", 2.0, 256)
     assert noisy.resolved_recipe().decoder == "objects" and noisy.seed == 1
     cells = sl.configs(datasets=("pendulum",), seeds=(0, 1), **SMALL)
-    per_seed = len(sl.LEVELS["pendulum"]) * len(sl.DECODERS) + 2  # + the two rows ONLY_AT
-    assert len(cells) == 2 * per_seed
-    assert [c.seed for _, c in cells[:per_seed]] == [0] * per_seed  # seed-major
+    every = len(sl.LEVELS["pendulum"]) * len(sl.DECODERS) + 2  # + the two rows ONLY_AT
+    leads = [r for r, row in sl.ROWS.items() if row.seeds == (0,)]  # one seed each
+    assert len(cells) == 2 * every + len(leads)
+    assert [c.seed for _, c in cells[:every + len(leads)]] == [0] * (every + len(leads))
+    assert {r for r, c in cells if c.seed == 1} == {"joint", "objects", "objects_anywhere",
+                                                    "objects_30ep"}
     rows = {(r, c.noise_std) for r, c in cells}
     assert ("objects_anywhere", 0.0) in rows and ("objects_anywhere", 2.0) not in rows
     lever = dict(cells)["objects_30ep"]
