@@ -4,7 +4,9 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 
+from icm_utils.data.datasets import get_scm, load_dataset
 from icm_utils.model.recipes import RECOMMENDED_RECIPE
 from icm_utils.studies import support_ladder as sl
 
@@ -76,3 +78,38 @@ def test_a_small_ladder_trains_scores_and_publishes(tmp_path):
     fig = sl.plot_ladder(table)
     assert len(fig.axes) == len(sl.PANELS)
     assert sl.evaluate(tmp_path / "none", "pendulum", 0.0, **SMALL) is None
+
+
+class _Stub:
+    """A model whose latents are its labels (k=1): its mechanism's shift for node i is what
+    ``shift(i, z)`` returns, so the fit of each mechanism is known in advance."""
+
+    def __init__(self, ds, shift):
+        self.ds, self.shift = ds, shift
+        self.mechanism = self
+
+    def encode(self, x):
+        self.z = torch.as_tensor(self.ds.labels[self.ds.test_idx[:len(x)]])[:, :, None]
+        return self.z
+
+    def transform(self, x, z, nodes):
+        return self.shift(nodes[0], z)[:, None, None], None
+
+    def label_to_latent(self, i, v, z):
+        return v[:, None]
+
+
+def test_mechanism_fit_known_answers():
+    ds = load_dataset("pendulum", "random", resolution=32, n=100, noise_std=1.0, cache=False)
+    scm = get_scm("pendulum")  # noiseless: the parents' effect
+
+    def exact(i, z):
+        values = {v: z[:, j, 0].double().numpy() for j, v in enumerate(ds.graph.names)}
+        exo = ds.exogenous[ds.test_idx[:len(z)]]
+        return torch.as_tensor(scm.mechanism(ds.graph.names[i], values, exo), dtype=z.dtype)
+
+    fit = sl.mechanism_fit(_Stub(ds, exact), ds, n=20)
+    assert set(fit) == {"shadow_length", "shadow_position"}  # the caused variables
+    assert fit["shadow_length"] == pytest.approx(1.0) and fit["shadow_position"] == pytest.approx(1.0)
+    mean = sl.mechanism_fit(_Stub(ds, lambda i, z: exact(i, z).mean().expand(len(z))), ds, n=20)
+    assert mean["shadow_length"] == pytest.approx(0.0, abs=1e-5)  # the mean carries nothing
