@@ -423,7 +423,9 @@ def shipped_cards(folder: Path | str, _: str = "all") -> str:
         t = card["train"]
         data = "grid" if t["data_mode"] == "grid" else f"noise {t['noise_std']:g}, random"
         decoder = t["hparams"].get("decoder", "joint")
-        for i, row in enumerate(("icm_vae", label(controls.DO_NOTHING), label(controls.SIMULATOR))):
+        shown = ("icm_vae", label(controls.DO_NOTHING), label(controls.NO_ABDUCTION),
+                 label(controls.SIMULATOR))
+        for i, row in enumerate(r for r in shown if r in card["counterfactual_error"]["root"]):
             root = card["counterfactual_error"]["root"][row]
             caused = card["counterfactual_error"]["non-root"][row]
 
