@@ -20,6 +20,10 @@ from icm_utils.evaluation.counterfactual import (
 )
 from icm_utils.evaluation.probe import do_bounds
 
+# the held-out unit the published intervention grids show and the explorer opens on (on
+# Pendulum its light stands off the vertical, so its shadow has room to move both ways)
+SHOWCASE_UNIT = 7
+
 
 @torch.no_grad()
 def intervention_grid(model, dataset, unit: int, n_values: int = 5, quantiles=(0.05, 0.95)):

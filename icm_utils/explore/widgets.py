@@ -17,6 +17,7 @@ from PIL import Image
 
 from icm_utils.data.images import float_images
 from icm_utils.evaluation.counterfactual import known_counterfactual_labels, roles
+from icm_utils.evaluation.counterfactual_plots import SHOWCASE_UNIT
 
 NO_TRUTH = "not known: no simulator renders these data under do()"
 
@@ -72,8 +73,9 @@ class InterventionExplorer:
         name0 = self.graph.names[0]
         lo, hi = self.scm.label_range[name0]
         # continuous_update=False: one model evaluation per release, not one per pixel dragged
-        self.unit_slider = W.IntSlider(0, 0, len(self.test_idx) - 1, description="test image",
-                                       continuous_update=False)
+        self.unit_slider = W.IntSlider(min(SHOWCASE_UNIT, len(self.test_idx) - 1), 0,
+                                       len(self.test_idx) - 1,
+                                       description="test image", continuous_update=False)
         # width "auto": the label fits its text instead of the default width's ellipsis
         self.draw_button = W.Button(description=DRAW_LABEL, layout=W.Layout(width="auto"))
         self.variable = W.Dropdown(options=self.graph.names, value=name0, description="do(")

@@ -182,7 +182,7 @@ def soundness_summary(sound: pd.DataFrame) -> pd.DataFrame:
 
 def grid_figure(run_dir: Path | str, dataset: str = "pendulum",
                 variants: Sequence[str] = (DEFAULT_RECIPE, RECOMMENDED_RECIPE), seed: int = 0,
-                unit: int = 7, variables: Sequence[str] | None = None, **kw):
+                unit: int = cfplots.SHOWCASE_UNIT, variables: Sequence[str] | None = None, **kw):
     """Intervention grids of the named rows beside the simulator, one held-out unit; only the
     named ``variables`` (default all)."""
     ds = None

@@ -328,7 +328,8 @@ def ladder_table(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def grid_figure(run_dir: Path | str, dataset: str, noise_std: float,
-                variables: Sequence[str] | None = None, seed: int = 0, unit: int = 7):
+                variables: Sequence[str] | None = None, seed: int = 0,
+                unit: int = cfplots.SHOWCASE_UNIT):
     """Intervention grids of both decoders beside the simulator, one held-out unit of the
     level's data; only the named ``variables`` (default all)."""
     panels, ds = {}, None
