@@ -166,7 +166,7 @@ def test_data_dir_is_for_downloaded_datasets_and_absent_from_older_configs(tmp_p
     cfg = TrainConfig()
     # runs recorded before the field existed compare equal to today's configs
     assert "data_dir" not in cfg.to_dict() and TrainConfig.from_dict(cfg.to_dict()) == cfg
-    with pytest.raises(ValueError, match="data_dir applies to downloaded datasets"):
+    with pytest.raises(ValueError, match="data_dir applies to the datasets read from a folder"):
         TrainConfig(data_dir=str(tmp_path)).validate()
     with pytest.raises(ValueError, match="'circuit' needs data_dir, the folder of its shards"):
         TrainConfig(dataset="circuit").validate()
