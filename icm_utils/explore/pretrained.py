@@ -125,7 +125,8 @@ def dataset_for(card: dict):
     return load_training_data(TrainConfig.from_dict(card["train"]))[0]
 
 
-def explorer(name: str = "pendulum", seed: int = 0, root: Path | str = PRETRAINED_DIR):
+def explorer(name: str = DEFAULT_SHIPPED["pendulum"], seed: int = 0,
+             root: Path | str = PRETRAINED_DIR):
     """An InterventionExplorer on a shipped checkpoint (``SHIPPED``): no training needed."""
     model, probe, card = load(name, root)
     return InterventionExplorer(model, dataset_for(card), probe=probe, seed=seed)
