@@ -225,3 +225,34 @@ def test_speed_levers_known_values(tmp_path):
     assert t[2] == "| none | 5.0 (4.3-5.1) | 5 | 1,112 | 591 MB |"
     assert t[3] == "| bf16 | 4.0 (4.0-5.2) | 5 | 1,200 | 594 MB |"
     assert t[-1] == "*icm_vae under r, pendulum at 64 px, batch 32, on X.*"
+
+
+def test_support_headline_known_values(tmp_path):
+    """The README's caused-variable table: the grid and the highest noise level only, each row's
+    seeds averaged per seed then over seeds, image MSE shown x1e3, controls without DCI."""
+    rows, ident = [], []
+    for lv in (0.0, 1.0, 2.0):
+        for model, seed, err in [("objects", 0, 0.1), ("objects", 1, 0.3),
+                                 ("control:do_nothing", 0, 1.2)]:
+            for target, on in [("angle", "root"), ("shadow", "non-root")]:
+                for var, role in [("angle", "intervened" if on == "root" else "non-descendant"),
+                                  ("shadow", "descendant" if on == "root" else "intervened")]:
+                    rows.append({"dataset": "pendulum", "noise_std": lv, "model": model,
+                                 "seed": seed, "target": target, "value": 0.0,
+                                 "intervened_on": on, "variable": var, "role": role,
+                                 "factor_error": err + lv, "image_mse": 0.002})
+            if model == "objects":
+                ident.append(("pendulum", lv, model, str(seed), "dci_disentanglement", 0.9 + seed / 20))
+    pd.DataFrame(rows).to_csv(tmp_path / "counterfactual_scores.csv", index=False)
+    pd.DataFrame(ident, columns=["dataset", "noise_std", "model", "seed", "metric", "value"]
+                 ).to_csv(tmp_path / "identifiability_tidy.csv", index=False)
+    (tmp_path / "study.json").write_text('{"recipe": "r", "resolution": 64, "epochs": 15, '
+                                         '"n_units": 9}')
+    lines = report.support_headline(tmp_path).splitlines()
+    body = [line for line in lines if line.startswith("| pendulum")]
+    assert [line.split("|")[1].strip() for line in body] == ["pendulum, grid"] * 2 + [
+        "pendulum, noise 2"] * 2  # level 1 is the ladder's, not the headline's
+    assert body[1] == "| pendulum, grid | `objects` | 2 | 0.20 ± 0.14 | 0.20 ± 0.14 | " \
+                      "2.0 ± 0.0 | 0.20 ± 0.14 | 0.93 ± 0.04 |"
+    assert body[3].split("|")[4].strip() == "2.20 ± 0.14"
+    assert body[0].split("|")[3].strip() == "—" and "9 held-out units" in lines[-1]
