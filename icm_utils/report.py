@@ -340,7 +340,7 @@ def support_ladder_table(folder: Path | str, dataset: str) -> str:
     scores = _dataset_rows(folder / "counterfactual_scores.csv", dataset, "rows")
     head = ["noise (share of spread)", "model", "seeds", "block DCI", "root: intervened",
             "root: descendants", "root: non-desc.", "caused: intervened", "caused: non-desc.",
-            "caused: image MSE"]
+            "caused: image MSE ×1e3"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lv, t in table.groupby("noise_std", sort=True):
         per_seed = role_summary(scores[scores["noise_std"] == lv], by_target=True)
@@ -357,7 +357,7 @@ def support_ladder_table(folder: Path | str, dataset: str) -> str:
                      _cell(dci.loc[dci["model"] == model, "value"]),
                      _cell(root["intervened"]), _cell(root["descendant"]),
                      _cell(root["non-descendant"]), _cell(caused["intervened"]),
-                     _cell(caused["non-descendant"]), _cell(caused["image_mse"], digits=3)]
+                     _cell(caused["non-descendant"]), _cell(caused["image_mse"] * 1e3, digits=1)]
             lines.append("| " + " | ".join(cells) + " |")
     s = study_settings(folder)
     health = _dataset_rows(folder / "training_health.csv", dataset, "training runs")

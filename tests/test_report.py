@@ -227,9 +227,9 @@ def test_speed_levers_known_values(tmp_path):
     assert t[-1] == "*icm_vae under r, pendulum at 64 px, batch 32, on X.*"
 
 
-def test_support_headline_known_values(tmp_path):
-    """The README's caused-variable table: the grid and the highest noise level only, each row's
-    seeds averaged per seed then over seeds, image MSE shown x1e3, controls without DCI."""
+def _ladder_folder(tmp_path):
+    """A ladder's tables: levels 0, 1, 2; `objects` on seeds 0 and 1 (errors 0.1 and 0.3 plus the
+    level), doing nothing on one; image MSE 0.002 everywhere."""
     rows, ident = [], []
     for lv in (0.0, 1.0, 2.0):
         for model, seed, err in [("objects", 0, 0.1), ("objects", 1, 0.3),
@@ -242,12 +242,21 @@ def test_support_headline_known_values(tmp_path):
                                  "intervened_on": on, "variable": var, "role": role,
                                  "factor_error": err + lv, "image_mse": 0.002})
             if model == "objects":
-                ident.append(("pendulum", lv, model, str(seed), "dci_disentanglement", 0.9 + seed / 20))
-    pd.DataFrame(rows).to_csv(tmp_path / "counterfactual_scores.csv", index=False)
+                ident.append(("pendulum", lv, model, str(seed), "dci_disentanglement",
+                              0.9 + seed / 20))
+    scores = pd.DataFrame(rows)
+    scores.to_csv(tmp_path / "counterfactual_scores.csv", index=False)
     pd.DataFrame(ident, columns=["dataset", "noise_std", "model", "seed", "metric", "value"]
                  ).to_csv(tmp_path / "identifiability_tidy.csv", index=False)
     (tmp_path / "study.json").write_text('{"recipe": "r", "resolution": 64, "epochs": 15, '
                                          '"n_units": 9}')
+    return scores
+
+
+def test_support_headline_known_values(tmp_path):
+    """The README's caused-variable table: the grid and the highest noise level only, each row's
+    seeds averaged per seed then over seeds, image MSE shown x1e3, controls without DCI."""
+    _ladder_folder(tmp_path)
     lines = report.support_headline(tmp_path).splitlines()
     body = [line for line in lines if line.startswith("| pendulum")]
     assert [line.split("|")[1].strip() for line in body] == ["pendulum, grid"] * 2 + [
@@ -256,3 +265,20 @@ def test_support_headline_known_values(tmp_path):
                       "2.0 ± 0.0 | 0.20 ± 0.14 | 0.93 ± 0.04 |"
     assert body[3].split("|")[4].strip() == "2.20 ± 0.14"
     assert body[0].split("|")[3].strip() == "—" and "9 held-out units" in lines[-1]
+
+
+def test_support_ladder_table_known_values(tmp_path):
+    """Every level, its share of the spread, the epochs read from the runs' health table."""
+    from icm_utils.studies import support_ladder as sl
+
+    scores = _ladder_folder(tmp_path)
+    sl.summary(scores).assign(share=lambda t: t["noise_std"] / 4).to_csv(
+        tmp_path / "counterfactual_summary.csv", index=False)
+    pd.DataFrame({"dataset": "pendulum", "model": ["objects", "objects_30ep"],
+                  "epochs": [15, 30]}).to_csv(tmp_path / "training_health.csv", index=False)
+    lines = report.support_ladder_table(tmp_path, "pendulum").splitlines()
+    row = next(line for line in lines if line.startswith("| 1 (25%) | `objects`"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2:] == ["2", "0.93 ± 0.04", "1.20 ± 0.14", "1.20 ± 0.14", "—", "1.20 ± 0.14",
+                         "1.20 ± 0.14", "2.0 ± 0.0"]
+    assert "15 epochs (objects_30ep: 30)" in lines[-1]

@@ -87,6 +87,7 @@ def plot_intervention_grids(panels: dict, values, names, title: str = "", units=
         fig.suptitle(title, fontsize=10, y=1.0 + 0.15 / n)
     return fig
 
+
 def plot_examples(model, cfset: CounterfactualSet, per_target: int = 2, title: str = ""):
     """For the first ``per_target`` units of each target: the factual image, the model's
     counterfactual and the true one (for data whose truth is recorded pairs, not a simulator)."""
