@@ -33,7 +33,8 @@ from icm_utils.training import health
 README = PROJECT_ROOT / "README.md"
 STUDY_FILE = "study.json"  # a study's settings, beside its tables
 # the documents whose report blocks are rendered from the committed tables
-DOCUMENTS = (README, PROJECT_ROOT / "docs" / "results.md", PROJECT_ROOT / "pretrained" / "README.md")
+DOCUMENTS = (README, PROJECT_ROOT / "docs" / "results.md", PROJECT_ROOT / "docs" / "own_data.md",
+             PROJECT_ROOT / "pretrained" / "README.md")
 # block-level scores in the README's column order; non-discriminative ones are marked as such
 BLOCK_METRICS = ("dci_disentanglement", "dci_completeness", "own_factor_r2", "exclusivity", "irs",
                  "agreement_between_seeds", "mcc_spearman", "dci_informativeness")
@@ -261,9 +262,15 @@ def causal_cf_table(folder: Path | str, dataset: str) -> str:
         cells += [_cell(r[c]) if c in r else "—" for c in COUNTERFACTUAL_ROLES]
         cells += [_cell(n[c]) if c in n else "—" for c in COUNTERFACTUAL_ROLES]
         lines.append(_row(model, cells))
+    # a role that never occurs (Pendulum's caused variables have no descendants), or that data
+    # without a simulator cannot score (the descendants of a user's folder), is a dash
+    desc = scores.loc[scores["role"] == "descendant", "factor_error"]
+    scored = desc.empty or desc.notna().any()
+    why = ("a role does not occur" if scored else
+           "a role does not occur or has no ground truth (no simulator: the descendants' change "
+           "is shown in notebook 05, not scored)")
     lines.append(f"\n*{dataset}, {study_settings(folder)['resolution']} px; ± is the standard "
-                 f"deviation over seeds; — where a role "
-                 f"does not occur (Pendulum's caused variables have no descendants).*")
+                 f"deviation over seeds; — where {why}.*")
     return "\n".join(lines)
 
 

@@ -119,12 +119,16 @@ def plot_examples(model, cfset: CounterfactualSet, per_target: int = 2, title: s
 def intervention_figure(model, dataset, cfset: CounterfactualSet, title: str = "", unit: int = 0):
     """The picture of a model's counterfactuals: an intervention grid beside the simulator where
     the dataset has one, examples of the set's recorded pairs where it has those, else the
-    model's grid alone."""
+    model's grid alone; ``title`` gets what the picture compares."""
     if dataset.has_simulator or not cfset.has_true_images:
         model_imgs, true_imgs, values = intervention_grid(model, dataset, unit=unit)
+        what = ("model (upper) vs simulator (lower)" if true_imgs is not None
+                else "the model's counterfactuals (no simulator: no true images)")
         return plot_intervention_grid(model_imgs, true_imgs, values, dataset.graph.names,
-                                      title=title, units=dataset.scm.units)
-    return plot_examples(model, cfset, title=title)
+                                      title=f"{title}: {what}" if title else what,
+                                      units=dataset.scm.units)
+    return plot_examples(model, cfset, title=f"{title}: model vs recorded counterfactuals"
+                         if title else "model vs recorded counterfactuals")
 
 
 def plot_block_movement(movements: Mapping[str, np.ndarray], allowed: np.ndarray,
