@@ -35,7 +35,7 @@ from icm_utils.data.images import float_images
 from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation import counterfactual_plots as cfplots
 from icm_utils.evaluation.analysis import control_codes, encode_runs, score_codes
-from icm_utils.evaluation.controls import DO_NOTHING, SIMULATOR, is_control, label
+from icm_utils.evaluation.controls import DO_NOTHING, NO_ABDUCTION, SIMULATOR, is_control, label
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals, score_soundness
 from icm_utils.evaluation.plotting import save_figure
 from icm_utils.evaluation.probe import cached_probe, probe_path
@@ -286,10 +286,14 @@ PANELS = (("root", "descendant", "root interventions: descendants"),
           ("non-root", "image_mse", "caused interventions: image MSE"))
 
 
+# one colour per row of the ladder on every panel, none of them the targets' red
+ROW_COLOURS = [f"C{i}" for i in (0, 1, 2, 4, 5, 6, 8, 9)]
+
+
 def plot_ladder(table: pd.DataFrame):
     """Errors against the mechanism noise (as a share of the caused variables' spread): one row
-    per dataset, one panel per question, a line per decoder (mean ± std over seeds), doing
-    nothing and the simulator as dashed and dotted lines, the targets in red."""
+    per dataset, one panel per question, a line per row of the ladder (mean ± std over seeds),
+    doing nothing, the simulator and dropping the unit's noise in grey, the targets as red dashes."""
     datasets = list(dict.fromkeys(table["dataset"]))
     fig, axes = plt.subplots(len(datasets), len(PANELS), figsize=(4.2 * len(PANELS),
                                                                    3.3 * len(datasets)),
@@ -300,19 +304,24 @@ def plot_ladder(table: pd.DataFrame):
             ax = axes[r, c]
             for model, style in ((label(DO_NOTHING), dict(color="0.4", ls="--")),
                                  (label(SIMULATOR), dict(color="0.4", ls=":")),
-                                 *((m, dict(marker="o", capsize=3)) for m in ROWS)):
+                                 (label(NO_ABDUCTION), dict(color="0.6", ls="-.", marker="x")),
+                                 *((m, dict(marker="o", capsize=3, color=ROW_COLOURS[i]))
+                                   for i, m in enumerate(ROWS))):
                 g = t[(t["model"] == model) & (t["intervened_on"] == on)].sort_values("share")
                 if g.empty:
                     continue
                 name = model.removeprefix("control:").replace("_", " ")
                 ax.errorbar(100 * g["share"], g[col], yerr=g.get(f"{col}_std"), label=name,
                             **style)
-            ax.axhline(TARGETS[(on, col)][1], color="tab:red", lw=1, label="target")
+            ax.axhline(TARGETS[(on, col)][1], color="tab:red", lw=0.8, ls="--", label="target")
             ax.set_title(f"{d}: {title}", fontsize=9)
             ax.set_xlabel("mechanism noise (% of the caused variables' spread)", fontsize=8)
             ax.set_ylabel("image MSE" if col == "image_mse" else "error (label std)", fontsize=8)
             ax.tick_params(labelsize=8)
-    handles, names = axes[0, 0].get_legend_handles_labels()
+    legend = {}  # every row drawn anywhere, not only in the first panel
+    for ax in axes.flat:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    names, handles = list(legend), list(legend.values())
     fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
