@@ -143,7 +143,7 @@ def plot_block_movement(movements: Mapping[str, np.ndarray], allowed: np.ndarray
     vmax = max(float(np.max(m)) for m in movements.values()) if movements else 1.0
     short = [n.replace("_", "\n") for n in names]
     im = None
-    for ax, (title, m) in zip(axes.flat, panels.items()):
+    for k, (ax, (title, m)) in enumerate(zip(axes.flat, panels.items())):
         is_allowed = m is allowed
         shown = ax.imshow(m, cmap="Greys" if is_allowed else "magma_r",
                           vmin=0, vmax=1 if is_allowed else vmax)
@@ -152,9 +152,11 @@ def plot_block_movement(movements: Mapping[str, np.ndarray], allowed: np.ndarray
             ax.text(j, i, f"{v:.0f}" if is_allowed else f"{v:.2f}", ha="center", va="center",
                     fontsize=8, color="white" if v > 0.6 * (1 if is_allowed else vmax) else "black")
         ax.set_xticks(range(len(names)), short, fontsize=7)
-        ax.set_yticks(range(len(names)), short, fontsize=7)
+        # the factor names and the axis label once per row: they would run into the panel left
+        ax.set_yticks(range(len(names)), short if k % cols == 0 else [], fontsize=7)
         ax.set_xlabel("intervened variable j", fontsize=8)
-        ax.set_ylabel("block matched to factor i", fontsize=8)
+        if k % cols == 0:
+            ax.set_ylabel("block matched to factor i", fontsize=8)
         ax.set_title(title, fontsize=9)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
@@ -186,7 +188,8 @@ def movement_report(models: Mapping, cfset: CounterfactualSet, graph, names: Seq
                  for s, mv in zip(seeds, per_seed)]
         movement[name] = np.mean(per_seed, axis=0)
     fig = plot_block_movement(movement, allowed, graph.names,
-                              note=f"block movement, mean over seeds {list(seeds)}")
+                              note="block movement, " + (f"seed {seeds[0]}" if len(seeds) == 1
+                                                          else f"mean over seeds {list(seeds)}"))
     k = models[(names[0], seeds[0])].k
     table = pd.concat([pd.DataFrame(rows, columns=cols),
                        robustness_controls(cfset, graph, k)], ignore_index=True)
