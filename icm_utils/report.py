@@ -25,7 +25,7 @@ from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.evaluation import controls
 from icm_utils.evaluation.analysis import mean_std, summary_table, wide_summary
 from icm_utils.evaluation.controls import label
-from icm_utils.evaluation.counterfactual import COUNTERFACTUAL_ROLES, role_summary
+from icm_utils.evaluation.counterfactual import COUNTERFACTUAL_ROLES, QUANTILES, role_summary
 from icm_utils.model.models import MODEL_NAMES
 from icm_utils.model.recipes import DEFAULT_RECIPE, RECOMMENDED_RECIPE
 from icm_utils.training import health
@@ -70,6 +70,13 @@ def _dataset_rows(path: Path, dataset: str, what: str, **read) -> pd.DataFrame:
     if df.empty:
         raise ValueError(f"{path.parent} has no {what} for {dataset!r}")
     return df
+
+
+def _interventions(scores: pd.DataFrame) -> int:
+    """How many interventions (target, value) a level's scores hold (the most of any level)."""
+    by = [c for c in ("dataset", "noise_std") if c in scores]
+    pairs = scores.drop_duplicates(by + ["target", "value"])
+    return int(pairs.groupby(by).size().max()) if by else len(pairs)
 
 
 def _cell(values: pd.Series, digits: int = 2) -> str:
@@ -375,7 +382,8 @@ def support_ladder_table(folder: Path | str, dataset: str) -> str:
                  f"{_seeds(scores['seed'])}; noise in label units on "
                  f"each caused variable (share: over their noiseless spread); level 0 is the "
                  f"peers' grid, the others as many seeded random units; {s['n_units']} held-out "
-                 f"units x 12 interventions; ± is the standard deviation over seeds.*")
+                 f"units x {_interventions(scores)} interventions; ± is the standard deviation "
+                 f"over seeds.*")
     return "\n".join(lines)
 
 
@@ -487,7 +495,8 @@ def shipped_cards(folder: Path | str, _: str = "all") -> str:
                      f"{caused['image_mse']:.3f}"]
             lines.append("| " + " | ".join(cells) + " |")
     n = {c["n_units"] for c in cards}
-    lines.append(f"\n*{'/'.join(map(str, sorted(n)))} held-out units x 12 interventions, seed "
+    lines.append(f"\n*{'/'.join(map(str, sorted(n)))} held-out units x {len(QUANTILES)} values of "
+                 f"each variable, seed "
                  f"{', '.join(sorted({str(c['train']['seed']) for c in cards}))}, "
                  f"{', '.join(sorted({str(c['train']['epochs']) for c in cards}))} epochs, "
                  f"{', '.join(sorted({str(c['train']['resolution']) for c in cards}))} px; errors "

@@ -76,7 +76,11 @@ def intervention_values(train_labels: np.ndarray, quantiles=(0.1, 0.5, 0.9)) -> 
     return np.quantile(train_labels, quantiles, axis=0)
 
 
-def make_counterfactual_set(dataset, n_units: int = 100, quantiles=(0.1, 0.5, 0.9),
+# the values each variable is set to: these quantiles of its training labels
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def make_counterfactual_set(dataset, n_units: int = 100, quantiles=QUANTILES,
                             seed: int = 0) -> CounterfactualSet:
     """Draw held-out units from the dataset's test split and render their true counterfactuals."""
     idx = _held_out(dataset, n_units, seed)
