@@ -343,6 +343,20 @@ def causal_cf_soundness(folder: Path | str, dataset: str) -> str:
     return "\n".join(lines)
 
 
+def _ladder_rows(scores: pd.DataFrame, ident: pd.DataFrame, models):
+    """Per model of one ladder cell (``scores`` and ``ident`` of one dataset and noise level), in
+    the order of ``models``: (model, seeds, block DCI, its root and its caused interventions'
+    per-seed rows), the seeds and DCI as cells ("—" for a control)."""
+    per_seed = role_summary(scores, by_target=True)
+    dci = ident[ident["metric"] == "dci_disentanglement"]
+    for model in models:
+        mine = per_seed[per_seed["model"] == model]
+        ctrl = controls.is_control(model)
+        yield (model, "—" if ctrl else str(mine["seed"].nunique()),
+               "—" if ctrl else _cell(dci.loc[dci["model"] == model, "value"]),
+               mine[mine["intervened_on"] == "root"], mine[mine["intervened_on"] == "non-root"])
+
+
 def support_ladder_table(folder: Path | str, dataset: str) -> str:
     """The support ladder (``studies.support_ladder``): per noise level, each decoder's errors for
     interventions on roots and on caused variables (label std, mean ± std over seeds), the caused
@@ -357,18 +371,12 @@ def support_ladder_table(folder: Path | str, dataset: str) -> str:
             "caused: image MSE ×1e3"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for lv, t in table.groupby("noise_std", sort=True):
-        per_seed = role_summary(scores[scores["noise_std"] == lv], by_target=True)
-        dci = ident[(ident["noise_std"] == lv) & (ident["metric"] == "dci_disentanglement")]
         level = f"{lv:g} ({100 * t['share'].iloc[0]:.0f}%)"
         models = [m for m in CONTROL_ORDER if m in set(t["model"])]
         models += [m for m in dict.fromkeys(t["model"]) if m not in models]
-        for model in models:
-            mine = per_seed[per_seed["model"] == model]
-            root, caused = (mine[mine["intervened_on"] == on] for on in ("root", "non-root"))
-            cells = [level, f"`{model}`",
-                     "—" if controls.is_control(model) else str(mine["seed"].nunique()),
-                     "—" if controls.is_control(model) else
-                     _cell(dci.loc[dci["model"] == model, "value"]),
+        for model, seeds, dci, root, caused in _ladder_rows(
+                scores[scores["noise_std"] == lv], ident[ident["noise_std"] == lv], models):
+            cells = [level, f"`{model}`", seeds, dci,
                      _cell(root["intervened"]), _cell(root["descendant"]),
                      _cell(root["non-descendant"]), _cell(caused["intervened"]),
                      _cell(caused["non-descendant"]), _cell(caused["image_mse"] * 1e3, digits=1)]
@@ -387,6 +395,9 @@ def support_ladder_table(folder: Path | str, dataset: str) -> str:
     return "\n".join(lines)
 
 
+HEADLINE_ROWS = ("joint", "objects", "objects_30ep")  # the ladder's rows the README shows
+
+
 def support_headline(folder: Path | str, _: str = "all") -> str:
     """The README's caused-variable answer from the support ladder: per dataset, on the grid and
     at the highest noise level, each decoder's caused interventions (intervened, non-descendants,
@@ -402,23 +413,17 @@ def support_headline(folder: Path | str, _: str = "all") -> str:
         mine = scores[scores["dataset"] == d]
         for lv in sorted({min(mine["noise_std"]), max(mine["noise_std"])}):
             at = mine[mine["noise_std"] == lv]
-            per_seed = role_summary(at, by_target=True)
-            dci = ident[(ident["dataset"] == d) & (ident["noise_std"] == lv)
-                        & (ident["metric"] == "dci_disentanglement")]
             data = f"{d}, {'grid' if lv == 0 else f'noise {lv:g}'}"
-            models = [m for m in ("control:do_nothing", "control:simulator")
-                      if m in set(per_seed["model"])]
-            models += [m for m in dict.fromkeys(per_seed["model"])
-                       if not controls.is_control(m) and m in ("joint", "objects", "objects_30ep")]
-            for model in models:
-                r = per_seed[per_seed["model"] == model]
-                root, caused = (r[r["intervened_on"] == on] for on in ("root", "non-root"))
-                ctrl = controls.is_control(model)
+            present = set(at["model"])
+            models = [m for m in ("control:do_nothing", "control:simulator") if m in present]
+            models += [m for m in dict.fromkeys(at["model"]) if m in HEADLINE_ROWS]
+            cell_ident = ident[(ident["dataset"] == d) & (ident["noise_std"] == lv)]
+            for model, seeds, dci, root, caused in _ladder_rows(at, cell_ident, models):
                 lines.append("| " + " | ".join([
-                    data, f"`{model}`", "—" if ctrl else str(r["seed"].nunique()),
+                    data, f"`{model}`", seeds,
                     _cell(caused["intervened"]), _cell(caused["non-descendant"]),
                     _cell(caused["image_mse"] * 1e3, digits=1), _cell(root["descendant"]),
-                    "—" if ctrl else _cell(dci.loc[dci["model"] == model, "value"])]) + " |")
+                    dci]) + " |")
     s = study_settings(folder)
     lines.append(f"\n*ICM-VAE under {s['recipe']}, {s['resolution']} px, {s['epochs']} epochs "
                  f"(`objects_30ep`: twice as many), seeds {_seeds(scores['seed'])}; errors of the "
