@@ -196,6 +196,18 @@ def _wait_idle(page) -> None:
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=TIMEOUT_MS)
 
 
+def _next_variable(page, name: str) -> None:
+    """Click the variable dropdown, ArrowDown to the next variable, Enter; wait until the table
+    shows ``name`` as the intervened one and the kernel is idle."""
+    page.locator(".icm-explorer-variable select").click()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    page.wait_for_function("(name) => document.querySelector('.icm-explorer-table').innerText"
+                           ".split('\\n').some(r => r.startsWith(name) &&"
+                           " r.includes('intervened'))", arg=name, timeout=TIMEOUT_MS)
+    _wait_idle(page)
+
+
 def _drag_slider(page, dx: float) -> None:
     """Press the value slider's handle with the mouse, drag it `dx` pixels, release."""
     handle = page.locator(".icm-explorer-value .noUi-handle")
@@ -327,13 +339,7 @@ def test_explorer_in_jupyterlab(lab, page):
     assert _pixels(base64.b64decode(snap["image/png"])).shape[2] == 3
 
     # 2. Switch the variable: click the dropdown, ArrowDown to the next variable, Enter.
-    page.locator(".icm-explorer-variable select").click()
-    page.keyboard.press("ArrowDown")
-    page.keyboard.press("Enter")
-    page.wait_for_function("() => document.querySelector('.icm-explorer-table').innerText"
-                           ".split('\\n').some(r => r.startsWith('light_position') &&"
-                           " r.includes('intervened'))", timeout=TIMEOUT_MS)
-    _wait_idle(page)
+    _next_variable(page, "light_position")
     assert page.locator(".icm-explorer-variable select").input_value() == "light_position"
     table2 = _table(page)
     assert table2["pendulum_angle"]["role"] == "non-descendant"
@@ -373,13 +379,7 @@ def test_explorer_in_jupyterlab(lab, page):
 
     # 6. A caused variable: switch to shadow_length and drag its slider. The shipped Pendulum
     # checkpoint has object slots, so the shadow moves and the pendulum and sun stay.
-    page.locator(".icm-explorer-variable select").click()
-    page.keyboard.press("ArrowDown")
-    page.keyboard.press("Enter")
-    page.wait_for_function("() => document.querySelector('.icm-explorer-table').innerText"
-                           ".split('\\n').some(r => r.startsWith('shadow_length') &&"
-                           " r.includes('intervened'))", timeout=TIMEOUT_MS)
-    _wait_idle(page)
+    _next_variable(page, "shadow_length")
     table3 = _table(page)
     assert table3["pendulum_angle"]["role"] == table3["light_position"]["role"] == "non-descendant"
     src3, readout3 = img.get_attribute("src"), page.locator(value_readout).inner_text()
