@@ -229,11 +229,13 @@ def mechanism_table(run_dir: Path | str, cells: Sequence[tuple[str, float]],
     (dataset, level, model, seed, caused variable)."""
     out = []
     for d, lv in cells:
+        ds = None  # a cell's runs share its data (rows differ in model and training only): read once
         for r in (r for r in rows if runs_at(r, d, lv)):
             for c in (config(d, lv, r, s, **kw) for s in row_seeds(r, seeds)):
                 if not is_done(Path(run_dir) / r, c):
                     continue
-                fit = mechanism_fit(load_run(Path(run_dir) / r, c)[0], load_training_data(c)[0])
+                ds = load_training_data(c)[0] if ds is None else ds
+                fit = mechanism_fit(load_run(Path(run_dir) / r, c)[0], ds)
                 out += [{"dataset": d, "noise_std": lv, "model": r, "seed": c.seed,
                          "variable": v, "r2": v2} for v, v2 in fit.items()]
     return pd.DataFrame(out)
@@ -344,7 +346,7 @@ def grid_figure(run_dir: Path | str, dataset: str, noise_std: float,
     panels, ds = {}, None
     for dec in DECODERS:
         cfg = config(dataset, noise_std, dec, seed)
-        ds = ds or load_training_data(cfg)[0]
+        ds = load_training_data(cfg)[0] if ds is None else ds
         model_images, true_images, values = cfplots.intervention_grid(
             load_run(Path(run_dir) / dec, cfg)[0], ds, unit)
         panels[f"{dec} decoder"] = model_images
