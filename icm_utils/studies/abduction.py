@@ -28,6 +28,13 @@ from icm_utils.training.sweep import sweep
 NOISE_STD = STUDY_NOISE_STD  # label units: 0.57 std of shadow length, 0.40 of position (Pendulum)
 
 
+def config(recipe: str = "official_joint", seed: int = 0, epochs: int = 30,
+           noise_std: float = NOISE_STD) -> TrainConfig:
+    """The study's run: ICM-VAE on as many noisy random Pendulum samples as the grid, 64 px."""
+    return noisy_config(TrainConfig(dataset="pendulum", model="icm_vae", epochs=epochs,
+                                    resolution=64, recipe=recipe, seed=seed), noise_std)
+
+
 def study(root, cfg, n_units: int = 200, probe_epochs: int = 10, n_probe: int | None = None,
           seed: int = 0) -> pd.DataFrame:
     """Train ``cfg`` (a noisy_config) if needed, fit a probe on its data, and return the tidy
@@ -51,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recipe", default="official_joint", help="the training recipe (model.recipes)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "abduction")
     a = p.parse_args(argv)
-    cfg = noisy_config(TrainConfig(dataset="pendulum", model="icm_vae", epochs=a.epochs,
-                                   resolution=64, recipe=a.recipe), a.noise_std)
+    cfg = config(a.recipe, 0, a.epochs, a.noise_std)
     scores = study(a.run_dir, cfg, n_units=a.n_units)
     a.out.mkdir(parents=True, exist_ok=True)
     scores.to_csv(a.out / "counterfactual_scores_pendulum_noise.csv", index=False)
