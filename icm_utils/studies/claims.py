@@ -17,14 +17,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from icm_utils.core.io import atomic_write_text
+from icm_utils.core.io import atomic_write_text, cached_tables
 from icm_utils.core.paths import FIGURES_DIR, RESULTS_DIR
 from icm_utils.data.datasets import get_scm
 from icm_utils.data.graph import GRAPH_KINDS
@@ -90,18 +90,11 @@ def train(run_dir: Path | str, **kw) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- scoring, kept beside the runs
-def cached(kept: Path, key: dict, compute: Callable[[], dict[str, pd.DataFrame]]
-           ) -> dict[str, pd.DataFrame]:
-    """Tables computed once per ``key`` (what they were computed from) and kept in ``kept``:
-    an interrupted or repeated evaluation does not score the same runs again."""
-    if (kept / "key.json").exists() and json.loads((kept / "key.json").read_text()) == key:
-        return {f.stem: pd.read_csv(f, dtype={"seed": str}) for f in sorted(kept.glob("*.csv"))}
-    tables = compute()
-    kept.mkdir(parents=True, exist_ok=True)
-    for name, table in tables.items():
-        table.to_csv(kept / f"{name}.csv", index=False)
-    atomic_write_text(kept / "key.json", json.dumps(key, indent=1))
-    return {k: pd.read_csv(kept / f"{k}.csv", dtype={"seed": str}) for k in tables}
+SEED_STR = {"identifiability": {"seed": str}}  # between-seed scores' seeds are pairs ("0-1")
+
+
+def cached(kept: Path, key: dict, compute) -> dict[str, pd.DataFrame]:
+    return cached_tables(kept, key, compute, SEED_STR)
 
 
 def _finished(root: Path, cfgs: Sequence[TrainConfig]) -> list[TrainConfig]:

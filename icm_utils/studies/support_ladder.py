@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from icm_utils.core.io import atomic_write_text
+from icm_utils.core.io import atomic_write_text, cached_tables
 from icm_utils.core.paths import FIGURES_DIR, RESULTS_DIR
 from icm_utils.data.datasets import get_scm
 from icm_utils.data.images import float_images
@@ -94,7 +94,6 @@ DATASETS = tuple(LEVELS)
 SEEDS = (0, 1, 2)
 EPOCHS, RESOLUTION, N_UNITS, PROBE_EPOCHS = 15, 64, 200, 10
 SOUNDNESS_UNITS = 50
-TABLES = ("identifiability", "counterfactual_scores", "soundness", "health")  # one cell's
 HEADLINE = ("pendulum_angle", "light_position", "shadow_length")  # the README's figure
 
 
@@ -156,36 +155,34 @@ def evaluate(run_dir: Path | str, dataset: str, noise_std: float,
                         ["summary"]["seconds"] for c in cfgs] for r, cfgs in plan.items()},
            "seeds": [c.seed for cfgs in plan.values() for c in cfgs], "n_units": n_units,
            "probe_epochs": probe_epochs, "soundness_units": soundness_units}
+
+    def compute() -> dict[str, pd.DataFrame]:
+        cfg0 = next(iter(plan.values()))[0]
+        ds = load_training_data(cfg0)[0]
+        _, std = ds.label_stats()
+        tag = f"{dataset}-noise{noise_std:g}"
+        probe = cached_probe(probe_path(run_dir, tag, cfg0.resolution, probe_epochs), ds,
+                             probe_epochs)
+        cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
+        codes = [rc for dec, cfgs in plan.items()
+                 for rc in encode_runs(Path(run_dir) / dec, cfgs, name=lambda c, dec=dec: dec)]
+        models = [(dec, c.seed, load_run(Path(run_dir) / dec, c)[0])
+                  for dec, cfgs in plan.items() for c in cfgs]
+        scm = ds.scm if noise_std > 0 else None  # the no-abduction control needs mechanism noise
+        cell = {"dataset": dataset, "noise_std": noise_std}
+        return {
+            "identifiability": score_codes(codes + control_codes(codes),
+                                           dim_metrics=()).assign(**cell),
+            "counterfactual_scores": score_counterfactuals(models, cfset, probe, std, ds.graph,
+                                                           scm=scm).assign(**cell),
+            "soundness": score_soundness(models, cfset, ds.graph, n_units=soundness_units
+                                         ).assign(**cell),
+            "health": pd.concat([health_table(Path(run_dir) / dec, cfgs).assign(model=dec)
+                                 for dec, cfgs in plan.items()], ignore_index=True).assign(**cell),
+        }
+
     kept = Path(run_dir) / "evaluations" / f"{dataset}-noise{noise_std:g}"
-    if (kept / "key.json").exists() and json.loads((kept / "key.json").read_text()) == key:
-        return {name: pd.read_csv(kept / f"{name}.csv", dtype={"seed": str} if
-                                  name == "identifiability" else None) for name in TABLES}
-    cfg0 = next(iter(plan.values()))[0]
-    ds = load_training_data(cfg0)[0]
-    _, std = ds.label_stats()
-    tag = f"{dataset}-noise{noise_std:g}"
-    probe = cached_probe(probe_path(run_dir, tag, cfg0.resolution, probe_epochs), ds, probe_epochs)
-    cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
-    codes = [rc for dec, cfgs in plan.items()
-             for rc in encode_runs(Path(run_dir) / dec, cfgs, name=lambda c, dec=dec: dec)]
-    models = [(dec, c.seed, load_run(Path(run_dir) / dec, c)[0]) for dec, cfgs in plan.items()
-              for c in cfgs]
-    scm = ds.scm if noise_std > 0 else None  # the no-abduction control needs mechanism noise
-    cell = {"dataset": dataset, "noise_std": noise_std}
-    tables = {
-        "identifiability": score_codes(codes + control_codes(codes), dim_metrics=()).assign(**cell),
-        "counterfactual_scores": score_counterfactuals(models, cfset, probe, std, ds.graph,
-                                                       scm=scm).assign(**cell),
-        "soundness": score_soundness(models, cfset, ds.graph, n_units=soundness_units
-                                     ).assign(**cell),
-        "health": pd.concat([health_table(Path(run_dir) / dec, cfgs).assign(model=dec)
-                             for dec, cfgs in plan.items()], ignore_index=True).assign(**cell),
-    }
-    kept.mkdir(parents=True, exist_ok=True)
-    for name, table in tables.items():
-        table.to_csv(kept / f"{name}.csv", index=False)
-    atomic_write_text(kept / "key.json", json.dumps(key, indent=1))
-    return tables
+    return cached_tables(kept, key, compute, {"identifiability": {"seed": str}})
 
 
 def summary(scores: pd.DataFrame) -> pd.DataFrame:

@@ -1,10 +1,12 @@
-"""Atomic writes: a file is either whole or absent, never half written, and readable by all."""
+"""Atomic writes: a file is either whole or absent, never half written, and readable by all;
+cached tables are computed once per key."""
 import os
 import stat
 
+import pandas as pd
 import pytest
 
-from icm_utils.core.io import atomic_write, atomic_write_bytes, atomic_write_text
+from icm_utils.core.io import atomic_write, atomic_write_bytes, atomic_write_text, cached_tables
 
 
 def _failing_writer(f):
@@ -46,3 +48,22 @@ def test_a_successful_write_is_readable_with_mode_644(tmp_path):
     atomic_write_text(target, "second")  # replaces, leaves no temp file beside it
     assert target.read_text() == "second"
     assert [p.name for p in target.parent.iterdir()] == ["blob.bin"]
+
+
+def test_cached_tables_compute_once_per_key_and_again_when_it_changes(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"scores": pd.DataFrame({"seed": ["0-1", "0-2"], "value": [0.1, 0.25]})}
+    key = {"runs": [["a", 12.5]], "n_units": 200}
+    first = cached_tables(tmp_path, key, compute, {"scores": {"seed": str}})
+    again = cached_tables(tmp_path, dict(key), compute, {"scores": {"seed": str}})
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(first["scores"], again["scores"])
+    assert list(again["scores"]["seed"]) == ["0-1", "0-2"]  # pairs stay strings
+    cached_tables(tmp_path, {**key, "n_units": 50}, compute)
+    assert len(calls) == 2
+    (tmp_path / "key.json").unlink()  # a write stopped before its key: computed again
+    cached_tables(tmp_path, {**key, "n_units": 50}, compute)
+    assert len(calls) == 3
