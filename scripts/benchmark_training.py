@@ -25,7 +25,8 @@ import sys
 import time
 
 OFFICIAL = "official_size"
-LEVERS = ("none", "channels_last", "bf16")
+# levers join with "+" (channels_last+fused_adam); "compile" wraps the loss in torch.compile
+LEVERS = ("none", "channels_last", "bf16", "fused_adam", "channels_last+fused_adam", "compile")
 
 
 def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int,
@@ -47,11 +48,13 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
     else:
         net = build_model(model, ds.graph, resolution, label_mean=mean, label_std=std,
                           recipe=recipe)
-    fmt = torch.channels_last if lever == "channels_last" else torch.contiguous_format
+    parts = set(lever.split("+"))
+    fmt = torch.channels_last if "channels_last" in parts else torch.contiguous_format
     net = net.to(memory_format=fmt)
-    cast = (torch.autocast("cpu", dtype=torch.bfloat16) if lever == "bf16"
+    cast = (torch.autocast("cpu", dtype=torch.bfloat16) if "bf16" in parts
             else contextlib.nullcontext())
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, fused="fused_adam" in parts or None)
+    loss_terms = torch.compile(net.loss_terms) if "compile" in parts else net.loss_terms
     idx = torch.as_tensor(ds.train_idx)
     images = torch.from_numpy(ds.images).permute(0, 3, 1, 2)
     labels = torch.as_tensor(ds.labels)
@@ -62,7 +65,7 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
         x = to_float_images(images[b]).contiguous(memory_format=fmt)
         t0 = time.perf_counter()
         with cast:
-            loss = net.loss_terms(x, labels[b], alpha=0.1, beta=1.2)["loss"]
+            loss = loss_terms(x, labels[b], alpha=0.1, beta=1.2)["loss"]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -73,7 +76,8 @@ def one(dataset: str, model: str, resolution: int, batches: int, batch_size: int
     return {"dataset": dataset, "model": model,
             "recipe": "official" if model == OFFICIAL else recipe, "lever": lever,
             "resolution": resolution, "batch_size": batch_size,
-            "params_M": round(n_params / 1e6, 2), "s_per_epoch": round(epoch, 1),
+            "params_M": round(n_params / 1e6, 2), "s_per_epoch": round(epoch, 2),
+            "isa": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
             "images_per_s": round(batch_size / per_batch, 1),
             "peak_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
@@ -91,7 +95,8 @@ def main() -> None:
                    help="training recipes (icm_utils.model.recipes.RECIPES) to time each model under")
     p.add_argument("--levers", nargs="+", default=["none"], choices=LEVERS,
                    help="speed levers to time side by side: channels_last memory format, bf16 "
-                        "autocast (CPUs with bf16 support)")
+                        "autocast (CPUs with bf16 support), Adam's fused kernel, torch.compile "
+                        "of the loss; '+' joins two")
     p.add_argument("--repeats", type=int, default=1,
                    help="time each configuration this many times (interleaved); the table gives "
                         "the median with the min and max")
