@@ -24,7 +24,7 @@ from icm_utils.model.base import CausalModel
 from icm_utils.model.loss import FlowLoss
 from icm_utils.model.mechanisms import CausalFlow, LinearSCM
 from icm_utils.model.nets import ConvEncoder, OfficialMLPEncoder, bernoulli_nll
-from icm_utils.model.prior import CausalPrior, LabelMeanPrior
+from icm_utils.model.prior import CausalPrior, LabelMeanPrior, prior_graph
 from icm_utils.model.recipes import (
     DEFAULT_RECIPE,
     RECIPE_FIELDS,
@@ -224,8 +224,8 @@ def build_model(name: str, graph: CausalGraph, resolution: int, k: int = 4, labe
     if spec.prior == "label_mean":
         prior = LabelMeanPrior(graph, k, label_mean, label_std)
     elif spec.prior == "flow":
-        prior_graph = graph if recipe.prior_parents == "graph" else CausalGraph(graph.names)
-        prior = CausalPrior(prior_graph, k, label_mean, label_std, kind=spec.mechanism,
+        prior = CausalPrior(prior_graph(graph, recipe.prior_parents), k, label_mean, label_std,
+                            kind=spec.mechanism,
                             **{**flow_kw, "affine_bound": recipe.prior_flow_bound})
     else:
         prior = None

@@ -27,6 +27,14 @@ def label_stats(u) -> tuple[list[float], list[float]]:
     return u.mean(0).tolist(), std.tolist()
 
 
+def prior_graph(graph: CausalGraph, parents: str = "graph") -> CausalGraph:
+    """The graph a prior conditions each latent's mean on (``Recipe.prior_parents``): the causal
+    graph ("graph", as the official code) or no parents at all ("none": m_i from u_i alone)."""
+    if parents not in ("graph", "none"):
+        raise ValueError(f"prior parents must be 'graph' or 'none', got {parents!r}")
+    return graph if parents == "graph" else CausalGraph(graph.names)
+
+
 class _LabelNormaliser(nn.Module):
     def __init__(self, n: int, label_mean: Sequence[float] | None,
                  label_std: Sequence[float] | None):

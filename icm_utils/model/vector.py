@@ -21,6 +21,7 @@ from icm_utils.data.graph import CausalGraph
 from icm_utils.model.loss import FlowLoss
 from icm_utils.model.mechanisms import CausalFlow
 from icm_utils.model.prior import CausalPrior
+from icm_utils.model.prior import prior_graph as recipe_prior_graph
 from icm_utils.model.recipes import get_recipe
 
 VARIANTS = ("icm", "noprior")
@@ -56,9 +57,11 @@ class VectorICM(FlowLoss, nn.Module):
         self.encoder = mlp(self.obs_dim, self.n * self.k, hidden)
         self.mechanism = CausalFlow(graph, self.k, kind=kind, hidden=flow_hidden,
                                     affine_bound=bound)
-        # prior_graph: the prior's parent conditioning alone told another graph (an ablation)
-        self.prior = CausalPrior(prior_graph or graph, self.k, label_mean, label_std, kind=kind,
-                                 hidden=flow_hidden, affine_bound=bound) if use_prior else None
+        # the prior conditions as the recipe says (prior_parents, prior_bound), as the image
+        # models' does; prior_graph: its parent conditioning alone told another graph (an ablation)
+        self.prior = CausalPrior(prior_graph or recipe_prior_graph(graph, self.recipe.prior_parents),
+                                 self.k, label_mean, label_std, kind=kind, hidden=flow_hidden,
+                                 affine_bound=self.recipe.prior_flow_bound) if use_prior else None
         self.decoder = mlp(self.n * self.k, self.obs_dim, hidden)
         self.log_sigma = nn.Parameter(torch.zeros(self.obs_dim))
         self.min_log_sigma = math.log(min_sigma)

@@ -26,7 +26,7 @@ from icm_utils.model.loss import FlowLoss, RecipeLoss
 from icm_utils.model.mechanisms import CausalFlow
 from icm_utils.model.models import ICMVAE, build_model
 from icm_utils.model.prior import CausalPrior
-from icm_utils.model.recipes import TERMS, objective
+from icm_utils.model.recipes import TERMS, get_recipe, objective
 from icm_utils.model.vector import VectorICM
 from icm_utils.studies.synthetic_model import synthetic_identifiability
 from icm_utils.training import synthetic as synthetic_training
@@ -76,6 +76,23 @@ def test_reuses_package_flow_and_prior(scm, data):
     assert m.mechanism.graph == scm.graph and m.prior.graph.edges == [] and m.graph == scm.graph
     m = build_vector_model(scm, SynthConfig(graph="empty", prior_graph="true", **SMALL), data)
     assert m.mechanism.graph.edges == [] and m.prior.graph == scm.graph
+
+
+def test_the_prior_conditions_as_the_recipe_says_as_in_the_image_models(scm, data):
+    # independent_noise: each latent's prior mean from its own label only, with the recipe's
+    # prior bound; the flow keeps the graph. The image models build theirs the same way.
+    cfg = SynthConfig(recipe="independent_noise", **SMALL)
+    m = build_vector_model(scm, cfg, data)
+    recipe = get_recipe("independent_noise")
+    assert m.mechanism.graph == scm.graph and m.prior.graph.edges == []
+    assert m.prior.flow.affine_bound == recipe.prior_flow_bound
+    image = build_model("icm_vae", scm.graph, 32, k=1, recipe="independent_noise")
+    assert image.prior.graph.edges == [] and image.prior.flow.affine_bound == recipe.prior_flow_bound
+    # the official recipe conditions on the parents; an explicit prior graph still wins
+    assert build_vector_model(scm, SynthConfig(**SMALL), data).prior.graph == scm.graph
+    m = build_vector_model(scm, SynthConfig(recipe="independent_noise", prior_graph="true",
+                                            **SMALL), data)
+    assert m.prior.graph == scm.graph
 
 
 def test_k_dims_per_block(scm):
