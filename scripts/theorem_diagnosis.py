@@ -57,6 +57,13 @@ CONDITIONS = [
      {"prior_graph": "empty"}),
     ("mixing 1 layer, empty graph in the flow only", "8-node", {"mixing_layers": 1},
      {"graph": "empty", "prior_graph": "true"}),
+    # the recommended recipe (results/claims/) and each of its ingredients taken away: its prior
+    # (each block from its own label), its free flow shift, its noise-independence penalty
+    *((f"independent_noise{label}", g, {}, {"recipe": "independent_noise", **kw})
+      for g in ("6-node", "8-node") for label, kw in (
+          ("", {}), (", prior on parents", {"prior_graph": "true"}),
+          (", official flow bound", {"recipe_overrides": {"flow_bound": "sigmoid"}}),
+          (", no penalty", {"recipe_overrides": {"independence": 0.0}}))),
 ]
 # the supervised reference under the same conditions (seconds each)
 SUPERVISED = [

@@ -22,7 +22,7 @@ from icm_utils.model.loss import FlowLoss
 from icm_utils.model.mechanisms import CausalFlow
 from icm_utils.model.prior import CausalPrior
 from icm_utils.model.prior import prior_graph as recipe_prior_graph
-from icm_utils.model.recipes import get_recipe
+from icm_utils.model.recipes import Recipe, get_recipe
 
 VARIANTS = ("icm", "noprior")
 # sigma floor: the Gaussian NLL rewards sigma -> 0 without bound once x is fitted, which would
@@ -48,7 +48,7 @@ class VectorICM(FlowLoss, nn.Module):
 
     def __init__(self, graph: CausalGraph, obs_dim: int, k: int = 1, hidden: int = 64,
                  flow_hidden: int = 32, kind: str = "affine", use_prior: bool = True,
-                 label_mean=None, label_std=None, recipe: str = "official_joint",
+                 label_mean=None, label_std=None, recipe: str | Recipe = "official_joint",
                  min_sigma: float = MIN_SIGMA, prior_graph: CausalGraph | None = None):
         super().__init__()
         self.graph, self.n, self.k, self.obs_dim = graph, graph.n, int(k), int(obs_dim)

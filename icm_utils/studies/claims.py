@@ -469,6 +469,14 @@ def claim_graph(results: Path, own: Path) -> dict:
     c = pd.read_csv(own / "misspec_costs.csv")
     crit = ERRORS[("root", "descendant")]
     c = c[c["criterion"] == crit]
+    # a dataset's costs count only where the true graph's counterfactuals beat doing nothing:
+    # a wrong graph cannot cost what the true one does not deliver
+    s = pd.read_csv(own / "misspec_summary.csv")
+    s = s[s["criterion"] == crit].set_index(["dataset", "recipe", "model"])["mean"]
+
+    def informative(d, r):
+        return s.get((d, r, misspec.run_name("true")), np.inf) < s.get(
+            (d, r, "control:do_nothing"), -np.inf)
 
     def text(r):
         t = c[c["recipe"] == r]
@@ -476,12 +484,18 @@ def claim_graph(results: Path, own: Path) -> dict:
             return "not run", False
         parts, any_cost = [], False
         for d, g in t.groupby("dataset", sort=False):
+            if not informative(d, r):
+                parts.append(f"{DATASET_NAMES[d]}: no reading (the true graph's "
+                             f"{s[(d, r, misspec.run_name('true'))]:.2f} is no better than doing "
+                             f"nothing, {s[(d, r, 'control:do_nothing')]:.2f})")
+                continue
             worse = g[g["reading"] == "worse"]
             any_cost |= len(worse) > 0
-            parts.append(f"{DATASET_NAMES[d]}: " + (", ".join(
-                f"{k} +{v:.2f} ({z:.1f} SE)" for k, v, z in
-                worse[["graph", "cost", "z"]].itertuples(index=False)) or "no wrong graph costs "
-                "beyond noise"))
+            parts.append(f"{DATASET_NAMES[d]} (true graph "
+                         f"{s[(d, r, misspec.run_name('true'))]:.2f}): " + (", ".join(
+                             f"{k} +{v:.2f} ({z:.1f} SE)" for k, v, z in
+                             worse[["graph", "cost", "z"]].itertuples(index=False))
+                             or "no wrong graph costs beyond noise"))
         return "; ".join(parts), any_cost
     (off, off_ok), (rec, rec_ok) = text(DEFAULT_RECIPE), text(RECOMMENDED_RECIPE)
     verdict = ("holds" if off_ok else "holds only beyond the paper" if rec_ok
@@ -490,9 +504,10 @@ def claim_graph(results: Path, own: Path) -> dict:
                 "representation causal",
                 f"ICM-VAE told a wrong graph (reversed, dropped, empty, complete), scored against "
                 f"the true one: what each costs on the root interventions' descendants, in label "
-                f"std and standard errors (worse: ≥ {Z_SAME:g} SE and ≥ {SAME:g})",
-                f"{DEFAULT_RECIPE} (paper profile), {RECOMMENDED_RECIPE}",
-                int(c["seeds"].min()), off, rec, verdict, "results/paper, results/claims")
+                f"std and standard errors (worse: ≥ {Z_SAME:g} SE and ≥ {SAME:g}), where the true "
+                "graph beats doing nothing", f"{DEFAULT_RECIPE} (paper profile), "
+                f"{RECOMMENDED_RECIPE}", int(c["seeds"].min()), off, rec, verdict,
+                "results/paper, results/claims")
 
 
 CLAIMS = (claim_disentanglement, claim_identifiability, claim_robustness,

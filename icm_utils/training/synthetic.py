@@ -16,7 +16,7 @@ from icm_utils.core.utils import field_errors, seed_everything
 from icm_utils.data.graph import GRAPH_KINDS, misspecify
 from icm_utils.data.synthetic import SyntheticSCM
 from icm_utils.model.prior import label_stats
-from icm_utils.model.recipes import RECIPES, warmup
+from icm_utils.model.recipes import RECIPES, Recipe, get_recipe, warmup
 from icm_utils.model.vector import MIN_SIGMA, VARIANTS, VectorICM
 from icm_utils.training.loop import run_epoch
 
@@ -27,6 +27,9 @@ class SynthConfig:
 
     variant: str = "icm"
     recipe: str = "official_joint"  # recipes.RECIPES: flows and warm-up as the image models
+    # recipe fields overridden one by one (recipes.RECIPE_FIELDS): an ablation of one ingredient,
+    # {"independence": 0.0} is the recipe without its penalty
+    recipe_overrides: dict = dataclasses.field(default_factory=dict)
     seed: int = 0
     epochs: int = 30
     n_train: int = 2000
@@ -59,6 +62,13 @@ class SynthConfig:
             errs.append(f"prior_graph={self.prior_graph!r} is not 'same' or one of {GRAPH_KINDS}")
         if self.recipe not in RECIPES:
             errs.append(f"recipe={self.recipe!r} is not one of {sorted(RECIPES)}")
+        elif not isinstance(self.recipe_overrides, dict):
+            errs.append(f"recipe_overrides must be a dict, got {self.recipe_overrides!r}")
+        else:
+            try:
+                self.resolved_recipe()
+            except (TypeError, ValueError) as e:
+                errs.append(f"recipe_overrides: {e}")
         errs += field_errors(self, positive_ints=("epochs", "n_train", "n_test", "batch_size", "k",
                                                   "hidden", "flow_hidden"),
                              nonneg_ints=("seed", "data_seed"),
@@ -69,6 +79,10 @@ class SynthConfig:
         if errs:
             raise ValueError("invalid synthetic config:\n  - " + "\n  - ".join(errs))
         return self
+
+    def resolved_recipe(self) -> Recipe:
+        """The recipe with ``recipe_overrides`` applied."""
+        return get_recipe(self.recipe, **self.recipe_overrides)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -97,7 +111,7 @@ def build_vector_model(scm: SyntheticSCM, cfg: SynthConfig, data: SynthData) -> 
     return VectorICM(misspecify(scm.graph, cfg.graph), scm.obs_dim, cfg.k, cfg.hidden,
                      cfg.flow_hidden, cfg.kind,
                      use_prior=cfg.variant == "icm", label_mean=mean, label_std=std,
-                     recipe=cfg.recipe, min_sigma=cfg.min_sigma,
+                     recipe=cfg.resolved_recipe(), min_sigma=cfg.min_sigma,
                      prior_graph=None if cfg.prior_graph == "same"
                      else misspecify(scm.graph, cfg.prior_graph))
 

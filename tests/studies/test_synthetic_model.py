@@ -243,6 +243,20 @@ def test_config_validation():
         SynthConfig(n_test=5).validate()
     with pytest.raises(ValueError, match="prior_graph"):
         SynthConfig(prior_graph="nope").validate()
+    with pytest.raises(ValueError, match="recipe_overrides: unknown recipe fields"):
+        SynthConfig(recipe_overrides={"independance": 0.0}).validate()
+    with pytest.raises(ValueError, match="recipe_overrides: recipe flow_bound must be one of"):
+        SynthConfig(recipe_overrides={"flow_bound": "nope"}).validate()
+
+
+def test_recipe_overrides_take_one_ingredient_away(scm, data):
+    cfg = SynthConfig(recipe="independent_noise", recipe_overrides={"independence": 0.0}, **SMALL)
+    r = cfg.validate().resolved_recipe()
+    assert (r.independence, r.prior_parents, r.flow_bound) == (0.0, "none", "scale")
+    m = build_vector_model(scm, cfg, data)
+    assert m.recipe == r and "indep" not in m.loss_weights
+    assert SynthConfig(recipe="independent_noise").resolved_recipe() == get_recipe(
+        "independent_noise")
 
 
 def test_counterfactuals_keep_non_descendants_and_are_read_exactly():
