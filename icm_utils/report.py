@@ -594,6 +594,7 @@ def _spread_cell(r, digits: int = 2) -> str:
 
 
 CLAIM_COLUMNS = ("root: descendants", "root: non-descendants", "caused: intervened",
+                 "caused: descendants",
                  "caused: non-descendants", "block DCI", "seed agreement", "node MCC")
 
 
@@ -657,7 +658,10 @@ def claims_theorem(folder: Path | str, _: str = "all") -> str:
     check = pd.read_csv(Path(folder) / "theorem_check.csv")
     lines = ["| graph | recipe | node mean | worst node | roots | non-roots | seeds meeting both |",
              "|---|---|---|---|---|---|---|"]
-    for (graph, recipe), g in per.groupby(["graph", "recipe"], sort=True):
+    order = {r: i for i, r in enumerate((DEFAULT_RECIPE, RECOMMENDED_RECIPE))}
+    keys = sorted(per.groupby(["graph", "recipe"]).groups, key=lambda k: (k[0], order.get(k[1], 9)))
+    for graph, recipe in keys:
+        g = per[(per["graph"] == graph) & (per["recipe"] == recipe)]
         by_seed = g.groupby("seed")["corr"]
         roles = g.groupby(["role", "seed"])["corr"].mean()
         ch = check[(check["graph"] == graph) & (check["recipe"] == recipe)]
@@ -698,9 +702,11 @@ def claims_table(folder: Path | str, _: str = "all") -> str:
     lines = [f"| claim of the paper | what was measured | `{DEFAULT_RECIPE}` (the paper's) | "
              f"`{RECOMMENDED_RECIPE}` (beyond the paper) | seeds | verdict |",
              "|---|---|---|---|---|---|"]
+    def cell(text) -> str:  # a "|" inside a cell would end it
+        return str(text).replace("|", "\\|")
     for r in t.itertuples(index=False):
-        lines.append(f"| {r.claim} | {r.measured} | {r.official_joint} | "
-                     f"{r.beyond_paper} | {r.seeds} | **{r.verdict}** |")
+        lines.append(f"| {cell(r.claim)} | {cell(r.measured)} | {cell(r.official_joint)} | "
+                     f"{cell(r.beyond_paper)} | {r.seeds} | **{r.verdict}** |")
     lines.append("\n*Every cell is computed from committed tables by "
                  "`icm_utils.studies.claims.claims_table` (sources: "
                  + "; ".join(dict.fromkeys(t["tables"])) + ").*")

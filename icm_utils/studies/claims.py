@@ -563,23 +563,25 @@ def plot_costs(summary: pd.DataFrame, criterion: str = ERRORS[("root", "descenda
     kinds = list(GRAPH_KINDS)
     for ax, d in zip(axes[0], datasets):
         t = summary[(summary["dataset"] == d) & (summary["criterion"] == criterion)]
-        width = 0.8 / len(RECIPES)
+        width, epochs = 0.8 / len(RECIPES), []
         for i, r in enumerate(RECIPES):
             g = t[t["recipe"] == r].set_index("model")
             rows = [misspec.run_name(k) for k in kinds]
             if not g.index.isin(rows).any():
+                epochs.append(f"no {r} runs")
                 continue
             g = g.reindex(rows)
             ax.bar(np.arange(len(kinds)) + (i - (len(RECIPES) - 1) / 2) * width, g["mean"],
-                   width, yerr=g["std"], capsize=3, color=f"C{i}",
-                   label=f"{r} ({int(g['epochs'].max())} epochs)")
+                   width, yerr=g["std"], capsize=3, color=f"C{i}", label=r)
+            epochs.append(f"{r}: {int(g['epochs'].max())} epochs")
         ctl = t.drop_duplicates("model").set_index("model")
         for name, ls in (("control:do_nothing", "--"), ("control:simulator", ":")):
             if name in ctl.index:
                 ax.axhline(ctl.loc[name, "mean"], color="0.4", ls=ls,
                            label=name.removeprefix("control:").replace("_", " "))
         ax.set_xticks(range(len(kinds)), kinds, fontsize=8)
-        ax.set(title=DATASET_NAMES[d], xlabel="graph the model is told")
+        ax.set_title(f"{DATASET_NAMES[d]}\n({'; '.join(epochs)})", fontsize=10)
+        ax.set_xlabel("graph the model is told")
         ax.set_ylabel(f"{criterion}\nerror (label std; mean ± sd over seeds)", fontsize=9)
     handles = dict(zip(*reversed(axes[0, 0].get_legend_handles_labels())))
     for ax in axes.flat[1:]:
@@ -603,10 +605,16 @@ def publish(run_dir: Path | str, out: Path = OUT, seeds: Sequence[int] = SEEDS,
     for name, table in tidy.items():
         table.to_csv(out / f"misspec_{name}.csv", index=False)
     save_figure(plot_costs(summary), "06_claims_misspecification", figures)
-    per = theorem_under(run_dir, seeds=seeds).assign(recipe=RECOMMENDED_RECIPE)
-    per.to_csv(out / "theorem_per_node.csv", index=False)
-    official = pd.read_csv(results / "theorem" / "check.csv")
-    pd.concat([official[official["model"] == "icm"].assign(recipe=DEFAULT_RECIPE),
+    # ICM-VAE's rows under both priors: the recipe's from this study, the official one's as the
+    # theorem check published them (results/theorem/)
+    per = theorem_under(run_dir, seeds=seeds)
+    per = per[per["model"] == "icm"].assign(recipe=RECOMMENDED_RECIPE)
+    official = pd.read_csv(results / "theorem" / "per_node.csv")
+    official = official[official["model"] == "icm"].assign(recipe=DEFAULT_RECIPE)
+    pd.concat([official, per], ignore_index=True).to_csv(out / "theorem_per_node.csv",
+                                                         index=False)
+    checks = pd.read_csv(results / "theorem" / "check.csv")
+    pd.concat([checks[checks["model"] == "icm"].assign(recipe=DEFAULT_RECIPE),
                theorem.check(per).assign(recipe=RECOMMENDED_RECIPE)], ignore_index=True).to_csv(
         out / "theorem_check.csv", index=False)
     ab = evaluate_abduction(run_dir, seeds=seeds)
