@@ -576,6 +576,26 @@ def speed_levers(folder: Path | str, _: str = "all") -> str:
     return "\n".join(lines)
 
 
+def speed_profile(folder: Path | str, name: str) -> str:
+    """Where one training step's time goes (``scripts/profile_training.py``'s ``<name>.csv``):
+    ms per step and share by part, with FLOPs per step and the fraction of the cores' peak."""
+    df = pd.read_csv(Path(folder) / f"{name}.csv")
+    r = df.iloc[0]
+    lines = ["| part of a training step | ms per step | share |", "|---|---|---|"]
+    lines += [f"| {p.part} | {p.ms_per_step:.1f} | {100 * p.share_of_step:.0f}% |"
+              for p in df.itertuples() if p.part != "step"]
+    step = df.loc[df["part"] == "step", "ms_per_step"].iloc[0]
+    lines.append(f"| **step** | **{step:.1f}** | 100% |")
+    lines.append(f"\n*{r['model']} under {r['recipe']}, {r['dataset']} at {r['resolution']} px, "
+                 f"batch {r['batch_size']}, mean of {r['steps']} steps on {r['cpu']} "
+                 f"({r['isa']}, {r['threads']} threads, {r['clock_GHz']:.2f} GHz as reported): "
+                 f"{r['GFLOP_per_step']:.2f} GFLOP per step (torch's flop counter, forward and "
+                 f"backward), {r['GFLOP_per_s']:.0f} GFLOP/s = {100 * r['fraction_of_peak']:.0f}% "
+                 f"of a {r['peak_GFLOP_per_s']:.0f} GFLOP/s peak; {r['s_per_epoch']:.1f} s per "
+                 "epoch at this step time.*")
+    return "\n".join(lines)
+
+
 def run_times(folder: Path | str, _: str = "all") -> str:
     """What a profile's run cost, notebook by notebook (``reproduce.run``'s notebook_times.csv)."""
     df = pd.read_csv(Path(folder) / "notebook_times.csv")
@@ -745,6 +765,7 @@ TABLES = {
     "shipped": shipped_cards,
     "run_times": run_times,
     "speed_levers": speed_levers,
+    "speed_profile": speed_profile,
     "claims": claims_table,
     "claims_verdicts": claims_verdicts,
     "claims_misspec": claims_misspec,

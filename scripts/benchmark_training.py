@@ -127,7 +127,7 @@ def main() -> None:
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
-    keys = ["dataset", "model", "recipe", "lever", "resolution", "params_M"]
+    keys = ["dataset", "model", "recipe", "lever", "resolution", "params_M", "isa"]
     spread = df.groupby(keys, sort=False)["s_per_epoch"].agg(["min", "max", "count"])
     df = df.groupby(keys, sort=False).median(numeric_only=True).join(
         spread.add_prefix("s_per_epoch_")).reset_index()
