@@ -282,3 +282,66 @@ def test_support_ladder_table_known_values(tmp_path):
     assert cells[2:] == ["2", "0.93 ± 0.04", "1.20 ± 0.14", "1.20 ± 0.14", "—", "1.20 ± 0.14",
                          "1.20 ± 0.14", "2.0 ± 0.0"]
     assert "15 epochs (objects_30ep: 30)" in lines[-1]
+
+
+def test_claims_tables_known_values(tmp_path):
+    pd.DataFrame([{"claim": "identifiable", "measured": "each node's |Spearman| >= 0.95",
+                   "recipes": "official_joint", "seeds": 3, "official_joint": "0.96",
+                   "beyond_paper": "0.97", "verdict": "partly", "tables": "results/theorem"}]
+                 ).to_csv(tmp_path / "claims.csv", index=False)
+    head, _, row, _, note = report.claims_table(tmp_path).splitlines()
+    assert row == ("| identifiable | each node's \\|Spearman\\| >= 0.95 | 0.96 | 0.97 | 3 | "
+                   "**partly** |")  # a "|" in a cell is escaped, so the row keeps six cells
+    assert "(sources: results/theorem)" in note
+    assert report.claims_verdicts(tmp_path).splitlines()[2] == "| identifiable | **partly** | 3 |"
+    rows = [{"dataset": "toy", "recipe": r, "model": m, "criterion": c, "mean": v, "std": sd,
+             "seeds": n, "epochs": 15}
+            for r in ("official_joint", "independent_noise")
+            for m, c, v, sd, n in (("icm_vae[true]", "root: descendants", 0.1, 0.02, 3),
+                                   ("icm_vae[empty]", "root: descendants", 0.6, 0.04, 3),
+                                   ("control:do_nothing", "root: descendants", 0.9, None, 1))]
+    pd.DataFrame(rows).to_csv(tmp_path / "misspec_summary.csv", index=False)
+    lines = report.claims_misspec(tmp_path, "toy").splitlines()
+    assert lines[0] == "| recipe (epochs) | graph told | seeds | root: descendants |"
+    assert lines[2:5] == ["| official_joint (15) | `control:do_nothing` | — | 0.90 |",
+                          "| official_joint (15) | `true` | 3 | 0.10 ± 0.02 |",
+                          "| official_joint (15) | `empty` | 3 | 0.60 ± 0.04 |"]
+    pd.DataFrame([{"dataset": "toy", "recipe": "independent_noise", "graph": "empty",
+                   "criterion": "root: descendants", "cost": 0.5, "z": 9.04, "reading": "worse"},
+                  {"dataset": "toy", "recipe": "independent_noise", "graph": "empty",
+                   "criterion": "block DCI", "cost": -0.01, "z": -0.5, "reading": "within noise"}]
+                 ).to_csv(tmp_path / "misspec_costs.csv", index=False)
+    assert report.claims_costs(tmp_path, "toy").splitlines()[2] == (
+        "| independent_noise | `empty` | **+0.50 (+9.0 SE)** | -0.01 (-0.5 SE) |")
+
+
+def test_speed_profile_known_values(tmp_path):
+    meta = {"model": "icm_vae", "recipe": "independent_noise", "dataset": "pendulum",
+            "resolution": 64, "batch_size": 64, "steps": 40, "cpu": "CPU X", "isa": "avx2",
+            "threads": 2, "clock_GHz": 2.45, "GFLOP_per_step": 4.74, "GFLOP_per_s": 63.7,
+            "peak_GFLOP_per_s": 156.8, "fraction_of_peak": 0.406, "s_per_epoch": 6.4}
+    pd.DataFrame([{"part": p, "ms_per_step": v, "share_of_step": v / 80, **meta}
+                  for p, v in (("backward", 40.0), ("forward: decoder", 20.0),
+                               ("step", 80.0))]).to_csv(tmp_path / "profile_avx2.csv", index=False)
+    lines = report.speed_profile(tmp_path, "profile_avx2").splitlines()
+    assert lines[2:5] == ["| backward | 40.0 | 50% |", "| forward: decoder | 20.0 | 25% |",
+                          "| **step** | **80.0** | 100% |"]
+    assert "4.74 GFLOP per step" in lines[-1] and "= 41% of a 157 GFLOP/s peak" in lines[-1]
+
+
+def test_claims_theorem_known_values(tmp_path):
+    rows = [{"graph": "6-node", "model": "icm", "seed": s, "node": n, "role": role, "corr": c,
+             "recipe": r}
+            for r, shift in (("independent_noise", 0.01), ("official_joint", 0.0))
+            for s in (0, 1) for n, role, c in (("a", "root", 0.98), ("e", "non-root", 0.93))
+            for c in [c + shift]]
+    pd.DataFrame(rows).to_csv(tmp_path / "theorem_per_node.csv", index=False)
+    pd.DataFrame([{"graph": "6-node", "seed": s, "min_node": "e", "holds": r == "official_joint",
+                   "recipe": r} for r in ("official_joint", "independent_noise") for s in (0, 1)]
+                 ).to_csv(tmp_path / "theorem_check.csv", index=False)
+    lines = report.claims_theorem(tmp_path).splitlines()
+    # the paper's recipe first, then the recommended one
+    assert lines[2] == ("| 6-node | official_joint | 0.955 ± 0.000 | 0.930 ± 0.000 (e) | "
+                        "0.980 ± 0.000 | 0.930 ± 0.000 | 2/2 |")
+    assert lines[3].startswith("| 6-node | independent_noise | 0.965 ± 0.000 | 0.940 ± 0.000 (e)")
+    assert lines[3].endswith("| 0/2 |")
