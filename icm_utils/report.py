@@ -571,7 +571,7 @@ def speed_levers(folder: Path | str, _: str = "all") -> str:
                      f"{r.s_per_epoch_max:.1f}) | {r.s_per_epoch_count} | {r.images_per_s:,.0f} | "
                      f"{r.peak_MB:.0f} MB |")
     lines.append(f"\n*{df['model'].iloc[0]} under {df['recipe'].iloc[0]}, {df['dataset'].iloc[0]} "
-                 f"at {df['resolution'].iloc[0]} px, batch {df['batch_size'].iloc[0]}, "
+                 f"at {df['resolution'].iloc[0]} px, batch {int(df['batch_size'].iloc[0])}, "
                  f"on {df['cpu'].iloc[0]}.*")
     return "\n".join(lines)
 
