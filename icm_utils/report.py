@@ -610,7 +610,7 @@ def run_times(folder: Path | str, _: str = "all") -> str:
 
 def _spread_cell(r, digits: int = 2) -> str:
     """One row of a ``claims.spread`` table: mean ± std over seeds (the mean alone for one)."""
-    return mean_std(r["mean"], r["std"], digits) if r["std"] == r["std"] else f"{r['mean']:.{digits}f}"
+    return mean_std(r["mean"], r["std"], digits)
 
 
 CLAIM_COLUMNS = ("root: descendants", "root: non-descendants", "caused: intervened",

@@ -30,11 +30,14 @@ from icm_utils.data.datasets import get_scm
 from icm_utils.data.graph import GRAPH_KINDS
 from icm_utils.data.synthetic import preset
 from icm_utils.evaluation import counterfactual as cf
+from icm_utils.evaluation.analysis import mean_std
+from icm_utils.evaluation.controls import MIN_GAP
 from icm_utils.evaluation.counterfactual_table import score_counterfactuals
 from icm_utils.evaluation.plotting import save_figure
 from icm_utils.evaluation.probe import cached_probe, probe_path
 from icm_utils.model.recipes import DEFAULT_RECIPE, RECOMMENDED_RECIPE
 from icm_utils.studies import abduction, misspec, theorem
+from icm_utils.studies.support_ladder import TARGETS
 from icm_utils.training.config import TrainConfig
 from icm_utils.training.runs import is_done, load_run, load_training_data, run_dir_for
 from icm_utils.training.sweep import sweep
@@ -236,6 +239,11 @@ def spread(long: pd.DataFrame, by: Sequence[str] = ("model", "criterion")) -> pd
     return pd.DataFrame({"mean": g.mean(), "std": g.std(), "seeds": g.size()}).reset_index()
 
 
+def welch_se(std_a: float, n_a: int, std_b: float, n_b: int) -> float:
+    """Standard error of a difference of two means over independent seeds (Welch)."""
+    return float(np.sqrt(std_a ** 2 / n_a + std_b ** 2 / n_b))
+
+
 def costs(table: pd.DataFrame) -> pd.DataFrame:
     """Each wrong graph against the true one, per dataset, recipe and criterion of ``spread``:
     how much worse (positive: worse; errors up, DCI down), in label std and in standard errors
@@ -249,7 +257,7 @@ def costs(table: pd.DataFrame) -> pd.DataFrame:
                 a, b = ref.loc[crit], wrong.loc[crit]
                 sign = -1 if crit in HIGHER.values() else 1
                 diff = sign * (b["mean"] - a["mean"])
-                se = float(np.sqrt(a["std"] ** 2 / a["seeds"] + b["std"] ** 2 / b["seeds"]))
+                se = welch_se(a["std"], a["seeds"], b["std"], b["seeds"])
                 z = diff / se if se > 0 else float("nan")
                 rows.append({"dataset": d, "recipe": r, "graph": kind, "criterion": crit,
                              "true": a["mean"], "wrong": b["mean"], "cost": diff,
@@ -271,6 +279,8 @@ def paper_misspec(dataset: str, folder_: Path = RESULTS_DIR / "paper") -> dict |
     if per.exists():
         out["per_node"] = pd.read_csv(per)
     return out
+
+
 def abduction_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """``spread`` of the abduction study's rows (models named by recipe, and the controls)."""
     return spread(per_seed(scores, get_scm("pendulum").graph))
@@ -285,13 +295,12 @@ DATASET_NAMES = {"pendulum": "Pendulum", "flow": "Water flow", "synthetic": "syn
 
 def _pm(v: pd.Series, digits: int = 2) -> str:
     v = pd.Series(v, dtype=float).dropna()
-    return (f"{v.mean():.{digits}f} ± {v.std():.{digits}f}" if len(v) > 1
-            else f"{v.mean():.{digits}f}")
+    return mean_std(v.mean(), v.std(), digits)
 
 
 def _z(a: pd.Series, b: pd.Series) -> float:
     """(mean b - mean a) in standard errors of the difference (Welch)."""
-    se = np.sqrt(a.var() / len(a) + b.var() / len(b))
+    se = welch_se(a.std(), len(a), b.std(), len(b))
     return float((b.mean() - a.mean()) / se) if se > 0 else float("inf") * np.sign(
         b.mean() - a.mean())
 
@@ -323,13 +332,13 @@ def claim_disentanglement(results: Path, own: Path) -> dict:
         r = _metric(ccf, d, RECOMMENDED_RECIPE, "dci_disentanglement")
         nulls = max(_metric(paper, d, f"control:{k}", "dci_disentanglement").mean()
                     for k in ("null_linear", "null_nonlinear"))
-        ok_off &= o.mean() >= DISENTANGLED and o.mean() - nulls >= 0.3
-        ok_rec &= r.mean() >= DISENTANGLED and r.mean() - nulls >= 0.3
+        ok_off &= o.mean() >= DISENTANGLED and o.mean() - nulls >= MIN_GAP
+        ok_rec &= r.mean() >= DISENTANGLED and r.mean() - nulls >= MIN_GAP
         off.append(f"{DATASET_NAMES[d]} {_pm(o)} (nulls ≤ {nulls:.2f})")
         rec.append(f"{DATASET_NAMES[d]} {_pm(r)}")
         vae.append(_pm(_metric(paper, d, "causal_vae", "dci_disentanglement")))
     return _row("highly disentangled causal factors",
-                f"block DCI on the test split ≥ {DISENTANGLED} and ≥ 0.3 above the entangled "
+                f"block DCI on the test split ≥ {DISENTANGLED} and ≥ {MIN_GAP:g} above the entangled "
                 f"nulls, both datasets (the CausalVAE-style baseline: {' / '.join(vae)})",
                 f"{DEFAULT_RECIPE}, {RECOMMENDED_RECIPE}", 3, "; ".join(off), "; ".join(rec),
                 _beyond(ok_off, ok_rec), "results/paper, results/causal_cf")
@@ -446,7 +455,7 @@ def claim_abduction(results: Path, own: Path) -> dict:
     s = pd.read_csv(own / "abduction_summary.csv")
     d = s[s["criterion"] == ERRORS[("root", "descendant")]].set_index("model")
     ctl = d.loc["control:no_abduction", "mean"]
-    bound = 0.15  # support_ladder.TARGETS' root descendants
+    bound = TARGETS[("root", "descendant")][1]  # the support ladder's target
     parts, ok = [], {}
     for r in RECIPES:
         m = d.loc[r]
