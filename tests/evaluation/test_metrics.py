@@ -1,6 +1,8 @@
 """Known answers for DCI, IRS and MCC on synthetic codes (small N, few trees: seconds)."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy.stats import special_ortho_group
@@ -241,3 +243,11 @@ def test_evaluate_all_flat_scores(factors, blocks):
 def test_bad_inputs_raise(factors, call):
     with pytest.raises(ValueError):
         call(factors)
+
+
+def test_dci_on_threads_equals_one_thread(factors, blocks):
+    """The factors' regressors fitted in parallel give exactly the one-thread result."""
+    z = blocks + 0.3 * np.random.default_rng(1).normal(size=blocks.shape)
+    one, par = (dci(z, factors, level="block", seed=3, workers=w) for w in (1, 4))
+    for a, b in zip(dataclasses.astuple(one), dataclasses.astuple(par)):
+        np.testing.assert_array_equal(a, b)
