@@ -113,7 +113,8 @@ BAD = {"DATASET": "mnist", "DATASETS": ["mnist"], "MODEL": "vae9", "MODELS": ["v
        "DATA_DIR": 3, "CIRCUIT_MODE": "random", "EPOCHS": 0, "N_TRAIN": 0, "RESOLUTION": 100,
        "BATCH_SIZE": 0, "K": 0, "BETA_MAX": -1.0, "HPARAMS": {"widht": 8}, "N_SAMPLES": 0,
        "N_UNITS": 0, "PROBE_EPOCHS": 0, "N_PROBE": 0, "NOISE_STD": -1.0,
-       "SCHEDULER": "udp://x", "SYNTH_EPOCHS": 0, "SYNTH_SEEDS": [-1], "RUN_DIR": 3,
+       "SCHEDULER": "udp://x", "SYNTH_EPOCHS": 0, "SYNTH_SEEDS": [-1], "SYNTHETIC": "no",
+       "SHIPPED_PROBE": 1, "RUN_DIR": 3,
        "FIG_DIR": 3}
 
 

@@ -102,18 +102,24 @@ def probe_from_checkpoint(ckpt: dict):
     return probe.eval()
 
 
-def load(name: str = "pendulum", root: Path | str = PRETRAINED_DIR):
-    """(model, probe, card) of a shipped checkpoint, loaded without unpickling; the files must
-    match the SHA-256 recorded in their card."""
+def _card(name: str, root: Path | str, keys=("model", "probe")) -> dict:
+    """A shipped checkpoint's card, once its files (``keys``) match the SHA-256 it records."""
     f = files(name, root)
     if not f["card"].is_file():
         raise CheckpointError(f"no shipped checkpoint at {f['card'].parent}; build it with "
                               f"python -m icm_utils.explore.pretrained --name {name}")
     card = json.loads(f["card"].read_text())
-    for key in ("model", "probe"):
+    for key in keys:
         if sha256(f[key]) != card["sha256"][key]:
             raise CheckpointError(f"{f[key]} does not match the SHA-256 in {f['card']}; "
                                   "it was changed after the card was written")
+    return card
+
+
+def load(name: str = "pendulum", root: Path | str = PRETRAINED_DIR):
+    """(model, probe, card) of a shipped checkpoint, loaded without unpickling; the files must
+    match the SHA-256 recorded in their card."""
+    f, card = files(name, root), _card(name, root)
     ckpt = read_checkpoint(f["model"])
     model = model_from_config(ckpt["config"]["model_config"])
     model.load_state_dict(ckpt["model"])
@@ -123,6 +129,43 @@ def load(name: str = "pendulum", root: Path | str = PRETRAINED_DIR):
 def dataset_for(card: dict):
     """The dataset a shipped model was trained on (generated and cached on first use)."""
     return load_training_data(TrainConfig.from_dict(card["train"]))[0]
+
+
+def shipped_probe(dataset, epochs: int = PROBE_EPOCHS, seed: int = 0,
+                  root: Path | str = PRETRAINED_DIR) -> tuple[Probe | None, str | None]:
+    """(probe, name) of a shipped probe that ``fit_probe(dataset, epochs=epochs, seed=seed)`` made
+    on these very data: its card records the SHA-256 of the images and labels it was fitted on,
+    and that equals ``dataset``'s manifest. (None, None) where no shipped probe is."""
+    data_sha = dataset.manifest.get("sha256")
+    for name in SHIPPED if data_sha else ():
+        f = files(name, root)
+        if not f["card"].is_file():
+            continue
+        if json.loads(f["card"].read_text()).get("data_sha256") != data_sha:
+            continue
+        _card(name, root, keys=("probe",))
+        ckpt = read_checkpoint(f["probe"])
+        if (ckpt["config"].get("epochs"), ckpt["config"].get("seed")) == (epochs, seed):
+            return probe_from_checkpoint(ckpt), name
+    return None, None
+
+
+def probe_for(dataset, n_observational: int | None = None, epochs: int = PROBE_EPOCHS,
+              seed: int = 0, reuse: bool = True, progress: bool = False) -> Probe:
+    """Notebook 05's probe: ``fit_probe(dataset, n_observational, epochs=epochs, seed=seed)``, or,
+    with ``reuse``, the shipped probe that this same call made on the same data (``shipped_probe``;
+    on the whole training split only). Says which: the shipped one saves the main job its
+    longest step (results/speed/cuts_probe.csv measures what it changes)."""
+    if reuse and n_observational is None:
+        probe, name = shipped_probe(dataset, epochs, seed)
+        if probe is not None:
+            print(f"probe: the shipped one (pretrained/{name}/probe.pt), fitted by this call on "
+                  f"these data (SHA-256 {dataset.manifest['sha256'][:12]}); "
+                  "SHIPPED_PROBE=False fits it anew")
+            return probe
+    print(f"probe: fitting on {dataset.scm.name}, {epochs} epochs, seed {seed}")
+    return fit_probe(dataset, n_observational=n_observational, epochs=epochs, seed=seed,
+                     progress=progress)
 
 
 def explorer(name: str = DEFAULT_SHIPPED["pendulum"], seed: int = 0,
@@ -179,15 +222,17 @@ def card_scores(model, probe, ds, n_units: int = N_UNITS, seed: int = 0) -> dict
 
 
 def write_card(name: str, cfg: TrainConfig, model, probe, ds, root: Path | str = PRETRAINED_DIR,
-               trained_with: str | None = None) -> dict:
+               trained_with: str | None = None, data_sha256: str | None = None) -> dict:
     """Score a shipped model and write its card beside its files (their SHA-256 included);
-    ``trained_with``: the code version that trained it (default: this one)."""
+    ``trained_with``: the code version that trained it (default: this one); ``data_sha256``: the
+    content hash of the data it and its probe were fitted on (default: ``ds``'s)."""
     f = files(name, root)
     card = {
         "name": name, "dataset": cfg.dataset, "train": cfg.to_dict(),
         "code_version": trained_with or code_version(), "scored_with": code_version(),
         "command": f"python -m icm_utils.explore.pretrained --name {name}",
         "probe_epochs": PROBE_EPOCHS, "n_units": N_UNITS,
+        "data_sha256": data_sha256 or ds.manifest.get("sha256"),  # what both were fitted on
         "counterfactual_error": card_scores(model, probe, ds),
         "sha256": {k: sha256(f[k]) for k in ("model", "probe")},
         "bytes": {k: f[k].stat().st_size for k in ("model", "probe")},
@@ -231,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
             model, probe, card = load(name, a.out)
             cfg = TrainConfig.from_dict(card["train"])
             card = write_card(name, cfg, model, probe, dataset_for(card), a.out,
-                              trained_with=card["code_version"])
+                              trained_with=card["code_version"],
+                              data_sha256=card.get("data_sha256"))
         else:
             card = build_checkpoint(name, a.run_dir, a.out)
         print(f"[pretrained] {name}: {json.dumps(card['counterfactual_error'])}", flush=True)

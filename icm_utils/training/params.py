@@ -69,6 +69,10 @@ def _nonneg_number(v) -> str | None:
     return None if ok else "must be a finite number >= 0"
 
 
+def _flag(v) -> str | None:
+    return None if isinstance(v, bool) else "must be True or False"
+
+
 def _list_of(check: Callable | None = None) -> Callable[[object], str | None]:
     def rule(v) -> str | None:
         if not isinstance(v, list) or not v:
@@ -129,6 +133,7 @@ SETTINGS: dict[str, Callable[[object], str | None]] = {
     "N_SAMPLES": _positive_int, "N_UNITS": _positive_int, "PROBE_EPOCHS": _positive_int,
     "N_PROBE": _optional_positive_int, "NOISE_STD": _nonneg_number, "SCHEDULER": _scheduler,
     "SYNTH_EPOCHS": _synth("epochs"), "SYNTH_SEEDS": _list_of(_synth("seed")),
+    "SYNTHETIC": _flag, "SHIPPED_PROBE": _flag,
     "RUN_DIR": _folder, "FIG_DIR": _folder,
 }
 PARAMETERS = tuple(SETTINGS)

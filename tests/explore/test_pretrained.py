@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -32,7 +33,9 @@ def test_shipped_counterfactuals_meet_the_card(name):
     """Recompute the card's evaluation from the shipped files: the same units and interventions,
     so only floating-point differences between CPUs remain (tolerance 0.02 label std)."""
     model, probe, card = pretrained.load(name)
-    got = pretrained.card_scores(model, probe, pretrained.dataset_for(card), card["n_units"])
+    ds = pretrained.dataset_for(card)
+    assert card["data_sha256"] == ds.manifest["sha256"]  # what probe_for matches on
+    got = pretrained.card_scores(model, probe, ds, card["n_units"])
     want = card["counterfactual_error"]
     for kind in ("all", "root", "non-root"):
         for row in ("icm_vae", "control:do_nothing", "control:simulator"):
@@ -44,6 +47,29 @@ def test_shipped_counterfactuals_meet_the_card(name):
     root = got["root"]
     assert root["icm_vae"]["intervened"] < root["control:do_nothing"]["intervened"] - 0.5
     assert root["icm_vae"]["descendant"] < root["control:do_nothing"]["descendant"] - 0.2
+
+
+def test_probe_for_reads_the_shipped_probe_only_for_the_same_fit_on_the_same_data(monkeypatch):
+    card = json.loads(pretrained.files("pendulum")["card"].read_text())
+    same = SimpleNamespace(manifest={"sha256": card["data_sha256"]},
+                           scm=SimpleNamespace(name="pendulum"))
+    probe, name = pretrained.shipped_probe(same, epochs=card["probe_epochs"], seed=0)
+    shipped = pretrained.load("pendulum")[1]
+    assert name in ("pendulum", "pendulum_objects")  # both were fitted on the Pendulum grid
+    assert all(torch.equal(a, b) for a, b in zip(probe.state_dict().values(),
+                                                shipped.state_dict().values()))
+    # another epoch count, seed or data: no shipped probe, so probe_for fits one
+    assert pretrained.shipped_probe(same, epochs=card["probe_epochs"] + 1)[0] is None
+    assert pretrained.shipped_probe(same, epochs=card["probe_epochs"], seed=1)[0] is None
+    other = SimpleNamespace(manifest={"sha256": "0" * 64}, scm=SimpleNamespace(name="pendulum"))
+    assert pretrained.shipped_probe(other)[0] is None
+    fits = []
+    monkeypatch.setattr(pretrained, "fit_probe", lambda ds, **kw: fits.append(kw) or "fitted")
+    assert pretrained.probe_for(same, epochs=card["probe_epochs"]) is not None and not fits
+    assert pretrained.probe_for(other) == "fitted"
+    assert pretrained.probe_for(same, n_observational=100) == "fitted"  # a subset: not the fit
+    assert pretrained.probe_for(same, epochs=card["probe_epochs"], reuse=False) == "fitted"
+    assert [f["n_observational"] for f in fits] == [None, 100, None]
 
 
 def test_a_changed_file_is_refused(tmp_path):
