@@ -596,6 +596,27 @@ def speed_profile(folder: Path | str, name: str) -> str:
     return "\n".join(lines)
 
 
+def speed_convs(folder: Path | str, name: str) -> str:
+    """Each convolution alone (``scripts/profile_convs.py``'s ``<name>.csv``): ms and GFLOP/s of
+    its forward and backward, and the step time if every layer ran at the best rate seen."""
+    df = pd.read_csv(Path(folder) / f"{name}.csv")
+    r = df.iloc[0]
+    lines = ["| layer | input (C x H x W) | out channels | forward: ms | GFLOP/s | "
+             "backward: ms | GFLOP/s |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| `{c.layer}` | {c.input} | {c.out_channels} | {c.fwd_ms:.1f} | "
+              f"{c.fwd_GFLOP_per_s:.0f} | {c.bwd_ms:.1f} | {c.bwd_GFLOP_per_s:.0f} |"
+              for c in df.itertuples()]
+    lines.append(f"| **all** | | | {df['fwd_ms'].sum():.1f} | | {df['bwd_ms'].sum():.1f} | |")
+    lines.append(f"\n*{r['model']} under {r['recipe']} at {r['resolution']} px, batch "
+                 f"{r['batch_size']}, each layer alone (median of repeats) on {r['cpu']} "
+                 f"({r['isa']}, {r['threads']} threads). The convolutions take "
+                 f"{r['convs_ms']:.1f} ms; every layer at the best rate seen here "
+                 f"({r['best_GFLOP_per_s']:.0f} GFLOP/s) would take {r['convs_ms_at_best_rate']:.1f} "
+                 f"ms, and a {r['step_ms']:.1f} ms step would then take "
+                 f"{r['step_ms_at_best_rate']:.1f} ms: at most {r['bound_speedup']:.2f}x.*")
+    return "\n".join(lines)
+
+
 def run_times(folder: Path | str, _: str = "all") -> str:
     """What a profile's run cost, notebook by notebook (``reproduce.run``'s notebook_times.csv)."""
     df = pd.read_csv(Path(folder) / "notebook_times.csv")
@@ -766,6 +787,7 @@ TABLES = {
     "run_times": run_times,
     "speed_levers": speed_levers,
     "speed_profile": speed_profile,
+    "speed_convs": speed_convs,
     "claims": claims_table,
     "claims_verdicts": claims_verdicts,
     "claims_misspec": claims_misspec,

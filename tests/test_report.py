@@ -329,6 +329,23 @@ def test_speed_profile_known_values(tmp_path):
     assert "4.74 GFLOP per step" in lines[-1] and "= 41% of a 157 GFLOP/s peak" in lines[-1]
 
 
+def test_speed_convs_known_values(tmp_path):
+    meta = {"model": "icm_vae", "recipe": "independent_noise", "resolution": 64, "batch_size": 64,
+            "cpu": "CPU X", "isa": "avx2", "threads": 2, "convs_ms": 30.0,
+            "convs_ms_at_best_rate": 20.0, "best_GFLOP_per_s": 120.0, "step_ms": 50.0,
+            "step_ms_at_best_rate": 40.0, "bound_speedup": 1.25}
+    pd.DataFrame([{"layer": "encoder.conv.0", "input": "3x64x64", "out_channels": 16,
+                   "fwd_ms": 1.0, "bwd_ms": 9.0, "fwd_GFLOP_per_s": 100.0,
+                   "bwd_GFLOP_per_s": 22.2, **meta},
+                  {"layer": "decoder.deconv.6", "input": "16x32x32", "out_channels": 3,
+                   "fwd_ms": 5.0, "bwd_ms": 15.0, "fwd_GFLOP_per_s": 20.0,
+                   "bwd_GFLOP_per_s": 13.3, **meta}]).to_csv(tmp_path / "convs.csv", index=False)
+    lines = report.speed_convs(tmp_path, "convs").splitlines()
+    assert lines[2] == "| `encoder.conv.0` | 3x64x64 | 16 | 1.0 | 100 | 9.0 | 22 |"
+    assert lines[4] == "| **all** | | | 6.0 | | 24.0 | |"
+    assert "take 30.0 ms" in lines[-1] and "at most 1.25x" in lines[-1]
+
+
 def test_claims_theorem_known_values(tmp_path):
     rows = [{"graph": "6-node", "model": "icm", "seed": s, "node": n, "role": role, "corr": c,
              "recipe": r}
