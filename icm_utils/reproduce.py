@@ -323,6 +323,25 @@ def published_notebook(nb: dict, profile: str) -> dict:
     return nb
 
 
+def publish_run(out: Path | str, profile: str) -> None:
+    """Copy a finished run folder's tables, figures and executed notebooks to where the documents
+    read them (results/<profile>/, ``publish_figures_dir``): what --publish does at the end of a
+    run, callable on a folder an earlier run left (e.g. one timed from a fresh clone)."""
+    out = Path(out)
+    figures = publish_figures_dir(profile)
+    for src, dest in ((out / "results", RESULTS_DIR / profile), (out / "figures", figures)):
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in src.glob("*"):
+            if f.is_file():
+                shutil.copy2(f, dest / f.name)
+    dest = ensure_dir(RESULTS_DIR / profile / "notebooks")
+    for f in out.glob("*.ipynb"):
+        nb = published_notebook(json.loads(f.read_text()), profile)
+        atomic_write_text(dest / f.name, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    print(f"[reproduce] published tables and executed notebooks to {RESULTS_DIR / profile}, "
+          f"figures to {figures}")
+
+
 def run(profile: str, out: Path | None = None, overrides: dict | None = None,
         only: list[str] | None = None, inplace: bool = False, publish: bool = False) -> Path:
     if inplace:
@@ -354,19 +373,7 @@ def run(profile: str, out: Path | None = None, overrides: dict | None = None,
     atomic_write_text(out / "results" / "study.json",
                       json.dumps(run_settings(profile, steps), indent=1) + "\n")
     if publish:
-        figures = publish_figures_dir(profile)
-        for src, pattern, dest in ((out / "results", "*", RESULTS_DIR / profile),
-                                   (out / "figures", "*", figures)):
-            dest.mkdir(parents=True, exist_ok=True)
-            for f in src.glob(pattern):
-                if f.is_file():
-                    shutil.copy2(f, dest / f.name)
-        dest = ensure_dir(RESULTS_DIR / profile / "notebooks")
-        for f in out.glob("*.ipynb"):
-            nb = published_notebook(json.loads(f.read_text()), profile)
-            atomic_write_text(dest / f.name, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-        print(f"[reproduce] published tables and executed notebooks to {RESULTS_DIR / profile}, "
-              f"figures to {figures}")
+        publish_run(out, profile)
     print(f"[reproduce] run folder: {out} (executed notebooks; tables in results/, figures in "
           f"figures/, trained runs in models/)")
     icm = [c for c in finished_configs(out, plain=True) if c.model == "icm_vae"]
