@@ -17,7 +17,6 @@ same output (relative error printed in the table).
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from icm_utils.core.paths import RESULTS_DIR
-from icm_utils.core.utils import cpu_model
+from icm_utils.core.utils import cpu_model, median_ms
 
 # (kind, in channels, out channels, input side): the encoder's and the decoder's layers at 64 px
 LAYERS = [("conv", 3, 16, 64), ("conv", 16, 32, 32), ("conv", 32, 64, 16), ("conv", 64, 64, 8),
@@ -62,17 +61,6 @@ def gemm(kind, x, w, b):
         return (w.reshape(w.shape[0], -1) @ cols + b[:, None]).reshape(n, -1, h // 2, wd // 2)
     cols = w.reshape(c, -1).t() @ x.reshape(n, c, h * wd)
     return F.fold(cols, (2 * h, 2 * wd), 4, padding=1, stride=2) + b[:, None, None]
-
-
-def median_ms(fn, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * sorted(times)[len(times) // 2]
 
 
 def time_form(form, kind, x, w, b, grad, repeats):

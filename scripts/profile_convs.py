@@ -13,7 +13,6 @@ every layer at the best rate any of them reached here, the rest of the step as m
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -22,22 +21,11 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from icm_utils.core.paths import RESULTS_DIR
-from icm_utils.core.utils import cpu_model
+from icm_utils.core.utils import cpu_model, median_ms
 from icm_utils.data.datasets import load_dataset
 from icm_utils.data.images import to_float_images
 from icm_utils.model.models import build_model
 from icm_utils.model.nets import _Up
-
-
-def median_ms(fn, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * sorted(times)[len(times) // 2]
 
 
 def flops(fn) -> float:

@@ -5,6 +5,8 @@ import math
 import os
 import platform
 import random
+import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -44,6 +46,19 @@ def cpu_model() -> str:
                  if "cpu family" in info and "model" in info else "")
         return info["model name"] + extra
     return platform.processor() or platform.machine()
+
+
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """Median wall time of ``fn()`` in ms over ``repeats`` calls, after ``warmup`` untimed ones
+    (the benchmark scripts' timer: a median, so one slow spell of a shared CPU does not move it)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
 
 
 def as_rng(seed_or_rng: int | np.random.Generator | None) -> np.random.Generator:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from icm_utils.core import utils
 from icm_utils.core.utils import auto_device, field_errors, seed_everything
 
 
@@ -50,3 +51,11 @@ def test_cpu_model_names_family_and_model(monkeypatch):
     assert utils.cpu_model() == "AMD EPYC (family 25, model 17)"
     monkeypatch.setattr(utils, "open", lambda path: io.StringIO("model name\t: Xeon\n"), raising=False)
     assert utils.cpu_model() == "Xeon"
+
+
+def test_median_ms_is_the_median_of_the_timed_calls_after_the_warmup(monkeypatch):
+    clock = iter([0.0, 0.001, 1.0, 1.003, 2.0, 2.100])  # timed calls of 1, 3 and 100 ms
+    monkeypatch.setattr(utils.time, "perf_counter", lambda: next(clock))
+    calls = []
+    assert utils.median_ms(lambda: calls.append(1), repeats=3, warmup=2) == pytest.approx(3.0)
+    assert len(calls) == 5  # two untimed warm-up calls, then three timed ones
