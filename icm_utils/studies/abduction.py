@@ -42,10 +42,16 @@ def study(root, cfg, n_units: int = 200, probe_epochs: int = 10, n_probe: int | 
     sweep([cfg], root, scheduler="sync")
     ds = load_training_data(cfg)[0]
     probe = fit_probe(ds, n_observational=n_probe, epochs=probe_epochs, seed=seed)
+    return score_noisy({(cfg.model, cfg.seed): load_run(root, cfg)[0]}, ds, probe, n_units, seed)
+
+
+def score_noisy(models, ds, probe, n_units: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Counterfactual rows of ``models`` on ``n_units`` held-out units of data with mechanism
+    noise, read by ``probe``, beside the do-nothing, simulator and no-abduction controls (the
+    SCM's own noise is what abduction must recover): the one scoring of both abduction studies."""
     cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=seed)
     _, std = ds.label_stats()
-    return score_counterfactuals({(cfg.model, cfg.seed): load_run(root, cfg)[0]}, cfset, probe,
-                                 std, ds.graph, scm=ds.scm)
+    return score_counterfactuals(models, cfset, probe, std, ds.graph, scm=ds.scm)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,6 @@ from icm_utils.data.synthetic import preset
 from icm_utils.evaluation import counterfactual as cf
 from icm_utils.evaluation.analysis import mean_std
 from icm_utils.evaluation.controls import MIN_GAP
-from icm_utils.evaluation.counterfactual_table import score_counterfactuals
 from icm_utils.evaluation.plotting import save_figure
 from icm_utils.evaluation.probe import cached_probe, probe_path
 from icm_utils.model.recipes import DEFAULT_RECIPE, RECOMMENDED_RECIPE
@@ -180,12 +179,9 @@ def evaluate_abduction(run_dir: Path | str, recipes: Sequence[str] = RECIPES,
         ds = load_training_data(cfg0)[0]
         probe = cached_probe(probe_path(run_dir, f"pendulum-noise{cfg0.noise_std:g}",
                                         cfg0.resolution, probe_epochs), ds, probe_epochs)
-        cfset = cf.make_counterfactual_set(ds, n_units=n_units, seed=0)
         models = [(r, c.seed, load_run(folder(run_dir, "abduction", r), c)[0])
                   for r, cfgs in plan_.items() for c in cfgs]
-        _, std = ds.label_stats()
-        return {"counterfactual_scores": score_counterfactuals(models, cfset, probe, std,
-                                                               ds.graph, scm=ds.scm)}
+        return {"counterfactual_scores": abduction.score_noisy(models, ds, probe, n_units)}
 
     key = {"runs": {r: _run_key(folder(run_dir, "abduction", r), c) for r, c in plan_.items()},
            "n_units": n_units, "probe_epochs": probe_epochs}
