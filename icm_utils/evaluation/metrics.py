@@ -89,9 +89,9 @@ def dci(
 
     Informativeness is held-out R^2 (not exact-match accuracy, the official ICM-VAE defect).
     At block level the regressor sees every dim; importances are summed within each block.
-    The factors' regressors are fitted on ``workers`` threads (default: one per available core,
-    at most one per factor): sklearn builds trees without the GIL, and each fit has its own
-    seed, so the result equals the one-thread result exactly.
+    The factors' regressors are fitted on ``workers`` threads (default: one per core, as the
+    sweep counts them, at most one per factor): sklearn builds trees without the GIL, and each
+    fit has its own seed, so the result equals the one-thread result exactly.
     """
     z, f = check_codes(z, factors, level)
     x = flat(z)
@@ -109,7 +109,7 @@ def dci(
             random_state=seed,
         ).fit(x_tr, f_tr[:, j])
 
-    n_workers = min(f.shape[1], workers or len(os.sched_getaffinity(0)))
+    n_workers = min(f.shape[1], workers or os.cpu_count() or 1)
     with ThreadPoolExecutor(max(1, n_workers)) as pool:
         fitted = list(pool.map(fit, range(f.shape[1])))
     for j, gbt in enumerate(fitted):
