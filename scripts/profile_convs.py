@@ -81,11 +81,12 @@ def main(argv=None) -> int:
     for h in hooks:
         h.remove()
     rows = []
-    for i, (name, layer) in enumerate(convs):
+    for name, layer in convs:
         if name not in seen:  # a layer this model's forward does not use
             continue
         conv = layer.conv if isinstance(layer, _Up) else layer
-        xin = seen[name].detach().clone().requires_grad_(i > 0)  # no image gradient
+        # an input gradient only where training computes one (not for the images)
+        xin = seen[name].detach().clone().requires_grad_(seen[name].requires_grad)
         grad = torch.randn_like(layer(xin))
 
         (ms_fwd, f_fwd), (ms_all, f_all) = time_layer(layer, xin, grad, a.repeats)
